@@ -76,7 +76,9 @@ class MaildirMailer:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        # mailbox.Maildir(create=True) makes tmp/new/cur only when the folder itself is new.
+        for sub in ("tmp", "new", "cur"):
+            (self.path / sub).mkdir(parents=True, exist_ok=True)
         self._box = mailbox.Maildir(self.path, create=True)
 
     async def send(self, message: EmailMessage) -> SendResult:
@@ -97,7 +99,7 @@ class MaildirMailer:
         out: list[EmailMessage] = []
         for key in sorted(self._box.keys()):
             with self._box.get_file(key) as fh:
-                msg = parser.parse(fh)
+                msg = parser.parsebytes(fh.read())
                 assert isinstance(msg, EmailMessage)
                 out.append(msg)
         return out

@@ -12,6 +12,7 @@ and what to do about it. The tree::
     ├── EmbedderError               an embedding model cannot be loaded or fails
     ├── GeneratorError              a generator (LLM endpoint) failed; the assistant falls back
     ├── NotFoundError               a conversation, campaign, contact or journey id that does not exist
+    ├── PrivacyError                privacy: a text that is not a str, an unknown redaction style or kind
     ├── CampaignError               campaigns: a state or command that cannot proceed
     │   ├── ContactImportError      a contacts file that cannot be read at all
     │   ├── SegmentSyntaxError      a segment expression that does not parse (line, column, suggestion)
@@ -19,7 +20,9 @@ and what to do about it. The tree::
     │   └── ScheduleError           a schedule in the past, a bad window or rate
     ├── JourneyError                journeys: a bad procedures file or event batch
     │   ├── ProceduresFileError     the procedures file is invalid (path to the bad field)
-    │   └── EventValidationError    an event that is rejected (line number and reason)
+    │   ├── EventValidationError    an event that is rejected (line number and reason)
+    │   ├── ContactsFileError       a journeys contacts file that cannot be read (line and reason)
+    │   └── ResumeLinkError         a resume link whose signature does not match or that has expired
     └── EvaluationError             the evaluation suite cannot run (bad golden set, bad gate file)
 
 This module is a leaf: it imports nothing of ours.
@@ -32,6 +35,7 @@ __all__ = [
     "ConfigurationError",
     "ContactCenterError",
     "ContactImportError",
+    "ContactsFileError",
     "DataDirError",
     "EmbedderError",
     "EvaluationError",
@@ -42,7 +46,9 @@ __all__ = [
     "InvalidQuestionError",
     "JourneyError",
     "NotFoundError",
+    "PrivacyError",
     "ProceduresFileError",
+    "ResumeLinkError",
     "ScheduleError",
     "SegmentSyntaxError",
     "TemplateRenderError",
@@ -141,5 +147,17 @@ class EventValidationError(JourneyError):
     """A journey event that is rejected, with its line number when it came from a file."""
 
 
+class ContactsFileError(JourneyError):
+    """A contacts file for journey nudges that cannot be read (the message names the line and the field)."""
+
+
+class ResumeLinkError(JourneyError):
+    """A resume link that is not valid: its signature does not match, or it has expired."""
+
+
 class EvaluationError(ContactCenterError):
     """The evaluation suite cannot run: a malformed golden set or gate file."""
+
+
+class PrivacyError(ContactCenterError, ValueError):
+    """PII detection or redaction called with a non-string text, an unknown redaction style or kind."""

@@ -55,6 +55,7 @@ class Document(_Frozen):
     title: str
     language: str
     topic: str = ""
+    procedure: str = Field(default="", description="Slug shared by the language versions of a procedure.")
     source_url: str = ""
     updated: date | None = None
     body: str = Field(description="The page's content as Markdown, front matter removed.")
@@ -95,6 +96,7 @@ class Chunk(_Frozen):
     title: str
     language: str
     topic: str = ""
+    procedure: str = ""
     source_url: str = ""
     section: str = ""
     card_field: CardField | None = None
@@ -113,6 +115,7 @@ class Hit(_Frozen):
     text: str
     source_url: str = ""
     topic: str = ""
+    procedure: str = ""
     chunk_id: str = ""
     card_field: CardField | None = None
 

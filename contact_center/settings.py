@@ -73,6 +73,8 @@ class SMTPSettings(BaseModel):
     """Concurrent SMTP connections."""
     timeout_seconds: float = 30.0
     """Timeout for one SMTP exchange."""
+    validate_certs: bool = True
+    """Check the relay's TLS certificate; turn off only for a relay on loopback with a self-signed one."""
 
 
 class CampaignSettings(BaseModel):
@@ -92,6 +94,18 @@ class CampaignSettings(BaseModel):
     """'administrative' follows Brussels' language law (FR or NL, else bilingual FR+NL)."""
     fallback_languages: list[str] = Field(default_factory=lambda: ["fr", "nl", "en"])
     """Template languages tried, in order, after the contact's own."""
+    courtesy_part: bool = True
+    """Under the administrative policy, put a part in the contact's own language before FR + NL when a template exists."""
+    max_attempts: int = 8
+    """Attempts per recipient on temporary SMTP replies before the row fails."""
+    retry_base_seconds: float = 30.0
+    """First retry delay after a temporary reply; doubles each attempt, with jitter."""
+    retry_max_seconds: float = 3600.0
+    """Longest delay between two attempts."""
+    lease_seconds: float = 120.0
+    """How long a worker owns the rows it claimed; a crashed worker's rows are recovered after this."""
+    claim_batch: int = 64
+    """Ledger rows a worker claims in one transaction."""
 
 
 class JourneySettings(BaseModel):
@@ -105,6 +119,20 @@ class JourneySettings(BaseModel):
     """At most this many nudges per citizen per week."""
     link_ttl_hours: int = 168
     """How long a resume link stays valid."""
+    timezone: str = "Europe/Brussels"
+    """Time zone of the quiet hours and of public holidays."""
+    holiday_country: str = "BE"
+    """Country (ISO code, for the ``holidays`` package) whose public holidays are quiet all day."""
+    sender: str = "Ville de Bruxelles - Stad Brussel <no-reply@example.brussels>"
+    """From address of nudges."""
+    fallback_languages: list[str] = Field(default_factory=lambda: ["fr", "nl", "en"])
+    """Languages tried, in order, after the contact's own and the journey's, for the nudge and its help."""
+    max_idle_days: int = 14
+    """Journeys idle longer than this are listed as abandoned but no longer nudged (too late to help)."""
+    min_group_size: int = 30
+    """Uplift: below this many journeys in the nudged or the holdout group, the verdict is 'insufficient data'."""
+    contacts_file: Path | None = None
+    """CSV or YAML file mapping citizen_ref to e-mail, language and consent, for the CLI's nudge command."""
 
 
 class Settings(BaseSettings):
@@ -130,8 +158,11 @@ class Settings(BaseSettings):
     """URL of a Chroma server (``http://host:8000``); default: Chroma on disk in ``data_dir``."""
     retrieval_mode: Literal["dense", "lexical", "hybrid"] = "dense"
     """Retrieval strategy; dense is the measured best on the sample golden set (docs/benchmarks.md)."""
-    abstain_threshold: float = 0.80
-    """Below this top retrieval score the assistant abstains (calibrated on the golden set)."""
+    abstain_threshold: float = 0.78
+    """Below this top retrieval similarity nothing is close enough to answer from: abstain."""
+    out_of_scope_margin: float = 0.01
+    """Abstain when a question is this much closer to an out-of-scope topic than to any procedure
+    (calibrated on the sample golden set, docs/benchmarks.md)."""
     languages: list[str] = Field(default_factory=lambda: list(SERVED_LANGUAGES))
     """Languages the City serves: question language detection is restricted to these."""
     max_question_chars: int = 2000

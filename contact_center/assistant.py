@@ -1,0 +1,148 @@
+"""The assistant: question -> language -> retrieval -> decision -> generation.
+
+The decision is typed (:data:`~contact_center.models.Decision`): the assistant answers only when the
+question is about the City of Brussels' procedures (:mod:`contact_center.scope`); otherwise it abstains
+with the City's contact channels. An answer always cites the procedure passages it was built from.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from contact_center.errors import InvalidQuestionError
+from contact_center.models import Answer, Hit, RetrievalMode
+from contact_center.scope import ScopeGuard
+from knowledge_base.generation import Generator
+from knowledge_base.index import KnowledgeBase
+from knowledge_base.intent import asked_fields
+from knowledge_base.language import LanguageDetector
+from knowledge_base.phrases import phrase
+
+__all__ = ["Assistant", "clean_question"]
+
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_question(question: str, *, max_chars: int) -> str:
+    """Strip control characters and surrounding space; refuse empty or oversized questions.
+
+    Raises:
+        InvalidQuestionError: the question is empty or longer than ``max_chars``.
+    """
+    if not isinstance(question, str):
+        raise InvalidQuestionError(f"a question must be text, got {type(question).__name__}")
+    text = _CONTROL_RE.sub(" ", question).strip()
+    if not text:
+        raise InvalidQuestionError("the question is empty: type what you want to know")
+    if len(text) > max_chars:
+        raise InvalidQuestionError(
+            f"the question is {len(text)} characters long; the limit is {max_chars}. Shorten it to the "
+            "essential question (CC_MAX_QUESTION_CHARS sets the limit)."
+        )
+    return text
+
+
+class Assistant:
+    """Answers questions from a knowledge base with a generator; abstains when it should."""
+
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        generator: Generator,
+        detector: LanguageDetector,
+        *,
+        abstain_threshold: float,
+        out_of_scope_margin: float = 0.01,
+        mode: RetrievalMode = "dense",
+        max_question_chars: int = 2000,
+        depth: int = 10,
+    ) -> None:
+        self.kb = kb
+        self.generator = generator
+        self.detector = detector
+        self.scope = ScopeGuard(kb.embedder, floor=abstain_threshold, margin=out_of_scope_margin)
+        self.mode = mode
+        self.max_question_chars = max_question_chars
+        self.depth = depth
+
+    def ask(self, question: str) -> Answer:
+        """Answer one standalone question."""
+        text = clean_question(question, max_chars=self.max_question_chars)
+        language = self.detector.detect(text)
+        hits = self.kb.search(text, self.depth, mode=self.mode)
+        confidence = self._confidence(text, hits)
+        verdict = self.scope.check(text, confidence)
+        answer_id = uuid.uuid4().hex
+        if not verdict.in_scope or not hits:
+            message = phrase("abstain", language)
+            if verdict.reason == "other_commune":
+                message = phrase("other_commune", language, commune=verdict.detail.title()) + " " + message
+            return Answer(
+                decision="abstain",
+                text=message,
+                language=language,
+                confidence=confidence,
+                question=text,
+                hits=hits,
+                answer_id=answer_id,
+            )
+        passages = self._passages(text, language, hits)
+        generated = self.generator.generate(text, language, passages)
+        return Answer(
+            decision="answer",
+            text=generated.text,
+            language=language,
+            citations=generated.citations,
+            confidence=confidence,
+            generator=generated.generator,
+            question=text,
+            hits=hits,
+            answer_id=answer_id,
+        )
+
+    def _confidence(self, question: str, hits: list[Hit]) -> float:
+        """The top dense similarity: calibrated, unlike fused ranks."""
+        if self.mode == "dense":
+            return hits[0].score if hits else 0.0
+        dense = self.kb.search(question, 1, mode="dense")
+        return dense[0].score if dense else 0.0
+
+    def _passages(self, question: str, language: str, hits: list[Hit]) -> list[Hit]:
+        """The passages that answer: the best procedure, in the citizen's language when it exists."""
+        best = hits[0]
+        versions = self.kb.versions(best.procedure)
+        doc_id = versions.get(language) or best.doc_id
+        chunks = self.kb.chunks_of(doc_id)
+        if not chunks:
+            return [best]
+        fields = asked_fields(question)
+        chosen = [c for f in fields for c in chunks if c.card_field == f][:2]
+        if not chosen:
+            # the best-matching section, found in the chosen language version by section role or position
+            same_doc = [h for h in hits if h.doc_id == doc_id]
+            if same_doc:
+                chosen_ids = [same_doc[0].chunk_id]
+            else:
+                match = next((c for c in chunks if best.card_field and c.card_field == best.card_field), None)
+                chosen_ids = [match.id if match else chunks[0].id]
+            chosen = [c for c in chunks if c.id in chosen_ids]
+            if chunks[0].id not in chosen_ids and not chunks[0].card_field:
+                chosen.insert(0, chunks[0])  # the introduction says what the procedure is
+        score = {h.chunk_id: h.score for h in hits}
+        return [
+            Hit(
+                doc_id=c.doc_id,
+                title=c.title,
+                section=c.section,
+                language=c.language,
+                score=score.get(c.id, 0.0),
+                text=c.text,
+                source_url=c.source_url,
+                topic=c.topic,
+                procedure=c.procedure,
+                chunk_id=c.id,
+                card_field=c.card_field,
+            )
+            for c in chosen
+        ]

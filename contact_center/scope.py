@@ -1,0 +1,155 @@
+"""Is a question about the City's procedures at all? The out-of-scope guard behind ``abstain``.
+
+Retrieval similarity alone does not tell "how do I file my income tax?" (a federal matter) from "how much
+is a terrace permit?": multilingual-e5 scores both around 0.85 against City pages. The guard compares the
+question with two things: the best procedure passage, and a small set of topics the City does not handle
+(federal taxes, pensions, unemployment, health insurance, weather, leisure tips, chit-chat, transport),
+listed in ``out_of_scope.yaml``. A question at least ``margin`` closer to such a topic than to any
+procedure is out of scope. Two cheap rules come first: a question naming another commune, and an attempt
+to override the assistant's instructions, are out of scope whatever they resemble.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from knowledge_base.embeddings import Embedder, Vectors
+
+__all__ = ["ScopeGuard", "ScopeVerdict"]
+
+Reason = Literal["in_scope", "other_commune", "injection", "off_topic", "low_similarity"]
+
+# The 18 other communes of the Brussels-Capital Region (both names), and the large Belgian cities.
+_OTHER_COMMUNES = (
+    "anderlecht",
+    "auderghem",
+    "oudergem",
+    "berchem-sainte-agathe",
+    "sint-agatha-berchem",
+    "etterbeek",
+    "evere",
+    "forest",
+    "vorst",
+    "ganshoren",
+    "ixelles",
+    "elsene",
+    "jette",
+    "koekelberg",
+    "molenbeek",
+    "saint-gilles",
+    "sint-gillis",
+    "saint-josse",
+    "sint-joost",
+    "schaerbeek",
+    "schaarbeek",
+    "uccle",
+    "ukkel",
+    "watermael",
+    "watermaal",
+    "woluwe",
+    "liege",
+    "luik",
+    "antwerpen",
+    "anvers",
+    "antwerp",
+    "gent",
+    "gand",
+    "ghent",
+    "namur",
+    "namen",
+    "charleroi",
+    "leuven",
+    "louvain",
+    "mons",
+    "brugge",
+    "bruges",
+)
+_COMMUNE_RE = re.compile(r"\b(" + "|".join(re.escape(c) for c in _OTHER_COMMUNES) + r")\b")
+
+# Attempts to make the assistant drop its instructions: never followed, never answered.
+_INJECTION_RE = re.compile(
+    r"\b(ignore[rsz]?|oublie[rsz]?|negeer|vergeet|disregard|forget)\b.{0,40}\b"
+    r"(instructions?|instructies|consignes|regles|regels|rules|prompt)"
+    r"|system prompt|prompt systeme|systeemprompt|jailbreak|tu es maintenant|you are now|je bent nu",
+)
+
+_ANCHORS_FILE = Path(__file__).with_name("out_of_scope.yaml")
+_anchor_cache: dict[str, tuple[list[str], Vectors]] = {}
+_anchor_lock = threading.Lock()
+
+
+def _fold(text: str) -> str:
+    nfkd = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in nfkd if not unicodedata.combining(c))
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeVerdict:
+    """Why a question is in or out of scope; ``detail`` names the commune or topic."""
+
+    reason: Reason
+    detail: str = ""
+
+    @property
+    def in_scope(self) -> bool:
+        """True when the assistant may answer."""
+        return self.reason == "in_scope"
+
+
+def _anchors(embedder: Embedder) -> tuple[list[str], Vectors]:
+    """The out-of-scope topics and their vectors, embedded once per process and embedder."""
+    with _anchor_lock:
+        if embedder.name not in _anchor_cache:
+            import yaml
+
+            topics: dict[str, list[str]] = yaml.safe_load(_ANCHORS_FILE.read_text(encoding="utf-8"))
+            labels = [topic for topic, texts in topics.items() for _ in texts]
+            texts = [text for group in topics.values() for text in group]
+            _anchor_cache[embedder.name] = (labels, embedder.embed_passages(texts))
+        return _anchor_cache[embedder.name]
+
+
+class ScopeGuard:
+    """Decides whether a question is about the City's procedures.
+
+    Args:
+        embedder: the knowledge base's embedder (anchors must live in the same space).
+        floor: below this top procedure similarity, nothing is close enough to answer from.
+        margin: a question this much closer to an out-of-scope topic than to a procedure is abstained.
+    """
+
+    def __init__(self, embedder: Embedder, *, floor: float, margin: float) -> None:
+        self.embedder = embedder
+        self.floor = floor
+        self.margin = margin
+
+    @staticmethod
+    def rules(question: str) -> ScopeVerdict:
+        """The cheap checks: another commune named, or an instruction override attempted."""
+        folded = _fold(question)
+        if _INJECTION_RE.search(folded):
+            return ScopeVerdict("injection")
+        commune = _COMMUNE_RE.search(folded)
+        if commune:
+            return ScopeVerdict("other_commune", commune.group(1))
+        return ScopeVerdict("in_scope")
+
+    def check(self, question: str, top_similarity: float) -> ScopeVerdict:
+        """The verdict for a question whose best procedure passage scored ``top_similarity``."""
+        verdict = self.rules(question)
+        if not verdict.in_scope:
+            return verdict
+        if top_similarity < self.floor:
+            return ScopeVerdict("low_similarity")
+        labels, vectors = _anchors(self.embedder)
+        similarities = vectors @ self.embedder.embed_query(question)
+        best = int(similarities.argmax())
+        if float(similarities[best]) >= top_similarity + self.margin:
+            return ScopeVerdict("off_topic", labels[best])
+        return ScopeVerdict("in_scope")
