@@ -9,9 +9,9 @@ __all__ = ["phrase"]
 
 # City contact channels, named in every abstain message so the citizen is never left without a way on.
 _CONTACT = {
-    "fr": "Contactez la Ville de Bruxelles au 02 279 22 11 ou au Centre administratif, Boulevard Anspach 6, 1000 Bruxelles.",
-    "nl": "Neem contact op met de Stad Brussel op 02 279 22 11 of in het Administratief Centrum, Anspachlaan 6, 1000 Brussel.",
-    "en": "Contact the City of Brussels on 02 279 22 11 or at the Administrative Centre, Boulevard Anspach 6, 1000 Brussels.",
+    "fr": "Contactez la Ville de Bruxelles au 02 279 22 11 ou au Centre administratif, Brucity, rue des Halles 4, 1000 Bruxelles.",
+    "nl": "Neem contact op met de Stad Brussel op 02 279 22 11 of in het Administratief Centrum, Brucity, Hallenstraat 4, 1000 Brussel.",
+    "en": "Contact the City of Brussels on 02 279 22 11 or at the Administrative Centre, Brucity, Rue des Halles 4, 1000 Brussels.",
 }
 
 _PHRASES: dict[str, dict[str, str]] = {
