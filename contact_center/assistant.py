@@ -14,7 +14,7 @@ from contact_center.errors import InvalidQuestionError
 from contact_center.models import Answer, Hit, RetrievalMode
 from contact_center.scope import ScopeGuard
 from knowledge_base.generation import Generator
-from knowledge_base.index import KnowledgeBase
+from knowledge_base.index import KnowledgeBase, hit_from_chunk
 from knowledge_base.intent import asked_fields
 from knowledge_base.language import LanguageDetector
 from knowledge_base.phrases import phrase
@@ -130,19 +130,4 @@ class Assistant:
             if chunks[0].id not in chosen_ids and not chunks[0].card_field:
                 chosen.insert(0, chunks[0])  # the introduction says what the procedure is
         score = {h.chunk_id: h.score for h in hits}
-        return [
-            Hit(
-                doc_id=c.doc_id,
-                title=c.title,
-                section=c.section,
-                language=c.language,
-                score=score.get(c.id, 0.0),
-                text=c.text,
-                source_url=c.source_url,
-                topic=c.topic,
-                procedure=c.procedure,
-                chunk_id=c.id,
-                card_field=c.card_field,
-            )
-            for c in chosen
-        ]
+        return [hit_from_chunk(c, score.get(c.id, 0.0)) for c in chosen]

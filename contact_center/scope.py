@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+
+from knowledge_base.text import fold
 
 if TYPE_CHECKING:
     from knowledge_base.embeddings import Embedder, Vectors
@@ -84,11 +85,6 @@ _anchor_cache: dict[str, tuple[list[str], Vectors]] = {}
 _anchor_lock = threading.Lock()
 
 
-def _fold(text: str) -> str:
-    nfkd = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in nfkd if not unicodedata.combining(c))
-
-
 @dataclass(frozen=True, slots=True)
 class ScopeVerdict:
     """Why a question is in or out of scope; ``detail`` names the commune or topic."""
@@ -132,7 +128,7 @@ class ScopeGuard:
     @staticmethod
     def rules(question: str) -> ScopeVerdict:
         """The cheap checks: another commune named, or an instruction override attempted."""
-        folded = _fold(question)
+        folded = fold(question)
         if _INJECTION_RE.search(folded):
             return ScopeVerdict("injection")
         commune = _COMMUNE_RE.search(folded)

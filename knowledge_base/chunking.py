@@ -12,10 +12,10 @@ English.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from contact_center.models import CardField, Chunk, Document, ProcedureCard
+from knowledge_base.text import fold
 
 __all__ = ["Section", "build_card", "card_field_for", "chunk_document", "split_sections"]
 
@@ -48,11 +48,6 @@ class Section:
     text: str
 
 
-def _fold(text: str) -> str:
-    nfkd = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in nfkd if not unicodedata.combining(c)).lower().replace("’", "'")
-
-
 def card_field_for(heading: str) -> CardField | None:
     """The card field a section heading names, if any.
 
@@ -61,7 +56,7 @@ def card_field_for(heading: str) -> CardField | None:
     >>> card_field_for("Wie kan het aanvragen?")
     'who'
     """
-    folded = _fold(heading)
+    folded = fold(heading)
     for field, keywords in _CARD_KEYWORDS:
         # keywords match at the start of a word: 'waar' must not find 'voorwaarden'
         if any(re.search(r"\b" + re.escape(k), folded) for k in keywords):

@@ -29,7 +29,7 @@ from knowledge_base.lexical import LexicalIndex
 from knowledge_base.loaders import SUPPORTED_SUFFIXES, DocumentError, load_document
 from knowledge_base.vector_index import ChromaVectorIndex, VectorIndex
 
-__all__ = ["KnowledgeBase", "ProgressCallback"]
+__all__ = ["KnowledgeBase", "ProgressCallback", "hit_from_chunk"]
 
 ProgressCallback = Callable[[str, int, int], None]
 """Called as ``progress(stage, done, total)`` during ingestion; stages: 'scan', 'embed'."""
@@ -277,7 +277,9 @@ class KnowledgeBase:
         if not chunks:
             return []
         if mode == "lexical":
-            return [_hit(c, s) for c, s in self.lexical.search(query, k, language=language, topic=topic)]
+            return [
+                hit_from_chunk(c, s) for c, s in self.lexical.search(query, k, language=language, topic=topic)
+            ]
         where: dict[str, Any] = {}
         if language:
             where["language"] = language
@@ -290,14 +292,14 @@ class KnowledgeBase:
             if cid in chunks
         ]
         if mode == "dense":
-            return [_hit(c, s) for c, s in dense[:k]]
+            return [hit_from_chunk(c, s) for c, s in dense[:k]]
         lexical = self.lexical.search(query, depth, language=language, topic=topic)
         fused: dict[str, float] = {}
         for ranking in (dense, lexical):
             for rank, (chunk, _) in enumerate(ranking):
                 fused[chunk.id] = fused.get(chunk.id, 0.0) + 1.0 / (_RRF_K + rank + 1)
         order = sorted(fused, key=lambda cid: fused[cid], reverse=True)[:k]
-        return [_hit(chunks[cid], fused[cid]) for cid in order]
+        return [hit_from_chunk(chunks[cid], fused[cid]) for cid in order]
 
     # -- lookups --------------------------------------------------------------------------------
 
@@ -325,7 +327,8 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _hit(chunk: Chunk, score: float) -> Hit:
+def hit_from_chunk(chunk: Chunk, score: float) -> Hit:
+    """A chunk as a search result with ``score``."""
     return Hit(
         doc_id=chunk.doc_id,
         title=chunk.title,

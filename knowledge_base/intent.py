@@ -8,9 +8,9 @@ accent-folded question. Used to pick the sections of a procedure that answer a q
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from contact_center.models import CardField
+from knowledge_base.text import fold
 
 __all__ = ["asked_fields"]
 
@@ -178,9 +178,7 @@ _ORDER: tuple[CardField, ...] = (
 
 
 def _fold(text: str) -> str:
-    nfkd = unicodedata.normalize("NFKD", text.lower())
-    folded = "".join(c for c in nfkd if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", folded) + " "
+    return re.sub(r"\s+", " ", fold(text)) + " "
 
 
 def asked_fields(question: str) -> list[CardField]:

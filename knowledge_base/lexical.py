@@ -9,11 +9,11 @@ index; the lists are merged by score. The index is rebuilt from the catalog's ch
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 from contact_center.models import Chunk
+from knowledge_base.text import fold
 
 __all__ = ["LexicalIndex", "analyse"]
 
@@ -50,11 +50,6 @@ _STOPWORDS: dict[str, frozenset[str]] = {
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 
 
-def _fold(text: str) -> str:
-    nfkd = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in nfkd if not unicodedata.combining(c))
-
-
 _stemmers: dict[str, Any] = {}
 
 
@@ -74,7 +69,7 @@ def analyse(text: str, language: str) -> list[str]:
     ['document', 'fourn']
     """
     stop = _STOPWORDS.get(language, frozenset())
-    words = [w for w in _WORD_RE.findall(_fold(text)) if w not in stop and (len(w) > 1 or w.isdigit())]
+    words = [w for w in _WORD_RE.findall(fold(text)) if w not in stop and (len(w) > 1 or w.isdigit())]
     stemmer = _stemmer(language)
     return list(stemmer.stemWords(words)) if stemmer is not None else words
 
