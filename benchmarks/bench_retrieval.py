@@ -4,9 +4,10 @@
 
 Ingests the bundled sample knowledge base (or reuses --data-dir), then for dense, lexical and hybrid
 retrieval reports hit@1, hit@5 and MRR@10 at document level (a document counts once, at its best chunk),
-overall, per question language and per kind. It then sweeps the abstain threshold over the top dense
-similarity and reports, for each, the share of in-scope questions answered and of out-of-scope questions
-abstained, with the assistant's full decision logic (other communes, injection attempts) applied.
+overall, per question language and per kind. It then sweeps the scope guard's margin (how much closer to
+an out-of-scope topic than to a procedure a question must be to be abstained) and reports, for each, the
+share of in-scope questions answered and of out-of-scope questions abstained, the rules (other communes,
+injection attempts) and the similarity floor applied; last, the shipped assistant's own decisions.
 Results go to stdout as Markdown for docs/benchmarks.md.
 """
 
@@ -97,34 +98,31 @@ def main() -> None:
             for miss in misses:
                 print(f"<!-- dense miss@5: {miss} -->")
 
-    # Abstain calibration: run the assistant once per question, then sweep the threshold over its confidence.
+    # Abstain calibration: the scope guard's inputs per question, then a sweep of its margin.
+    guard = cc.assistant.scope
+    rows = []
+    for item in items:
+        top = cc.kb.search(item["question"], 1)[0].score
+        off_topic = guard.nearest_off_topic(item["question"])[1]
+        ruled_out = not guard.rules(item["question"]).in_scope
+        rows.append((bool(item["gold_doc_ids"]), top, off_topic, ruled_out))
+    print("\n| out-of-scope margin | in-scope answered | out-of-scope abstained |\n|---|---|---|")
+    for step in range(-3, 5):
+        margin = step / 100
+
+        def abstains(row: tuple[bool, float, float, bool], margin: float = margin) -> bool:
+            return row[3] or row[1] < guard.floor or row[2] >= row[1] + margin
+
+        ra = sum(1 for r in rows if r[0] and not abstains(r)) / max(len(in_scope), 1)
+        rb = sum(1 for r in rows if not r[0] and abstains(r)) / max(len(out_scope), 1)
+        print(f"| {margin:+.2f} | {ra:.3f} | {rb:.3f} |")
     answers = [(item, cc.ask(item["question"])) for item in items]
-    print("\n| threshold | in-scope answered | out-of-scope abstained |\n|---|---|---|")
-    best = None
-    for step in range(70, 96):
-        threshold = step / 100
-        answered = sum(
-            1
-            for item, a in answers
-            if item["gold_doc_ids"] and a.decision == "answer" and a.confidence >= threshold
-        )
-        abstained = sum(
-            1
-            for item, a in answers
-            if not item["gold_doc_ids"] and (a.decision == "abstain" or a.confidence < threshold)
-        )
-        ra, rb = answered / max(len(in_scope), 1), abstained / max(len(out_scope), 1)
-        print(f"| {threshold:.2f} | {ra:.3f} | {rb:.3f} |")
-        if ra >= 0.95 and rb >= 0.90 and best is None:
-            best = threshold
-    print(f"\nlowest threshold meeting answered >= 0.95 and abstained >= 0.90: {best}")
-    current = cc.settings.abstain_threshold
     answered = sum(1 for item, a in answers if item["gold_doc_ids"] and a.decision == "answer")
     abstained = sum(1 for item, a in answers if not item["gold_doc_ids"] and a.decision == "abstain")
     print(
-        f"with the shipped threshold {current:.2f}: in-scope answered {answered}/{len(in_scope)} "
-        f"({answered / max(len(in_scope), 1):.3f}), out-of-scope abstained {abstained}/{len(out_scope)} "
-        f"({abstained / max(len(out_scope), 1):.3f})"
+        f"\nshipped (floor {guard.floor:.2f}, margin {guard.margin:+.2f}): in-scope answered "
+        f"{answered}/{len(in_scope)} ({answered / max(len(in_scope), 1):.3f}), out-of-scope abstained "
+        f"{abstained}/{len(out_scope)} ({abstained / max(len(out_scope), 1):.3f})"
     )
     for item, a in answers:
         wrong = (a.decision == "answer") != bool(item["gold_doc_ids"])

@@ -143,9 +143,14 @@ class ScopeGuard:
             return verdict
         if top_similarity < self.floor:
             return ScopeVerdict("low_similarity")
+        topic, similarity = self.nearest_off_topic(question)
+        if similarity >= top_similarity + self.margin:
+            return ScopeVerdict("off_topic", topic)
+        return ScopeVerdict("in_scope")
+
+    def nearest_off_topic(self, question: str) -> tuple[str, float]:
+        """The out-of-scope topic closest to the question, and its similarity."""
         labels, vectors = _anchors(self.embedder)
         similarities = vectors @ self.embedder.embed_query(question)
         best = int(similarities.argmax())
-        if float(similarities[best]) >= top_similarity + self.margin:
-            return ScopeVerdict("off_topic", labels[best])
-        return ScopeVerdict("in_scope")
+        return labels[best], float(similarities[best])
