@@ -18,7 +18,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 # Settings read CC_* from the environment; a developer's own configuration must not leak into tests.
-for _key in [k for k in os.environ if k.startswith("CC_")]:
+# CC_TEST_* variables are the tests' own (e.g. CC_TEST_POSTGRES_URL, set by .ci/run).
+for _key in [k for k in os.environ if k.startswith("CC_") and not k.startswith("CC_TEST_")]:
     del os.environ[_key]
 
 from contact_center import ContactCenter, Settings, sample_knowledge_base  # noqa: E402
