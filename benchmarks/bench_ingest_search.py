@@ -125,7 +125,9 @@ def main() -> None:
     print(json.dumps(results["large"]), flush=True)
 
     # 3. search latency against its parts, same index, same queries
-    golden = [json.loads(line) for line in (ROOT / "evals/golden/sample.jsonl").read_text().splitlines() if line]
+    golden = [
+        json.loads(line) for line in (ROOT / "evals/golden/sample.jsonl").read_text().splitlines() if line
+    ]
     queries = [g["question"] for g in golden] * (args.queries // len(golden) + 1)
     queries = queries[: args.queries]
     kb.search(queries[0], 5)  # open Chroma and build caches outside the timings

@@ -1,0 +1,128 @@
+"""Who to write to: the ``citizen_ref -> Contact`` lookup port and a file adapter.
+
+Events carry only a pseudonymous ``citizen_ref``; the address, language and consent live elsewhere
+(the campaigns package's contacts, the City's CRM). :class:`FileContactLookup` reads a CSV or YAML file::
+
+    citizen_ref,email,language,consent
+    c-0001,ana@example.org,fr,yes
+
+    contacts:
+      c-0001: {email: ana@example.org, language: fr, consent: true}
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import yaml
+from email_validator import EmailNotValidError, validate_email
+
+from contact_center.errors import ContactsFileError
+
+__all__ = ["Contact", "ContactLookup", "FileContactLookup", "MappingContactLookup"]
+
+_TRUE = {"true", "yes", "y", "1", "oui", "ja"}
+_FALSE = {"false", "no", "n", "0", "non", "nee", ""}
+_FIELDS = ("citizen_ref", "email", "language", "consent")
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """How to reach a citizen, and whether they agreed to be reminded of unfinished procedures."""
+
+    email: str
+    language: str | None
+    consent: bool
+
+
+@runtime_checkable
+class ContactLookup(Protocol):
+    """Resolves a pseudonymous citizen reference to a contact, or None when unknown."""
+
+    def lookup(self, citizen_ref: str) -> Contact | None:
+        """The contact for ``citizen_ref``, or None."""
+        ...
+
+
+class MappingContactLookup:
+    """A lookup over an in-memory mapping (tests, or contacts already loaded by another package)."""
+
+    def __init__(self, contacts: Mapping[str, Contact]) -> None:
+        self._contacts = dict(contacts)
+
+    def lookup(self, citizen_ref: str) -> Contact | None:
+        """The contact for ``citizen_ref``, or None."""
+        return self._contacts.get(citizen_ref)
+
+    def __len__(self) -> int:
+        return len(self._contacts)
+
+
+def _contact(raw: Mapping[str, object], where: str) -> tuple[str, Contact]:
+    unknown = [k for k in raw if k not in _FIELDS]
+    if unknown:
+        raise ContactsFileError(f"{where}: unknown field {unknown[0]!r}; allowed: {', '.join(_FIELDS)}")
+    ref = str(raw.get("citizen_ref") or "").strip()
+    if not ref:
+        raise ContactsFileError(f"{where}: missing citizen_ref")
+    email = str(raw.get("email") or "").strip()
+    try:
+        email = validate_email(email, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ContactsFileError(f"{where}: e-mail {email!r} is not valid: {exc}") from None
+    consent_raw = raw.get("consent")
+    if isinstance(consent_raw, bool):
+        consent = consent_raw
+    elif str(consent_raw if consent_raw is not None else "").strip().lower() in _TRUE:
+        consent = True
+    elif str(consent_raw if consent_raw is not None else "").strip().lower() in _FALSE:
+        # No answer is no consent: nudges are opt-in.
+        consent = False
+    else:
+        raise ContactsFileError(f"{where}: consent {consent_raw!r} is not yes/no (true/false, 1/0)")
+    language = str(raw.get("language") or "").strip().lower() or None
+    return ref, Contact(email=email, language=language, consent=consent)
+
+
+class FileContactLookup(MappingContactLookup):
+    """Contacts read once from a CSV (header ``citizen_ref,email,language,consent``) or YAML file.
+
+    Raises ContactsFileError naming the line (CSV) or the citizen_ref (YAML) of the first bad entry;
+    consent must be explicit, and a missing value means no consent.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        p = Path(path)
+        try:
+            content = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ContactsFileError(f"{p}: cannot read the contacts file: {exc}") from exc
+        contacts: dict[str, Contact] = {}
+        if p.suffix.lower() == ".csv":
+            reader = csv.DictReader(content.splitlines())
+            header = reader.fieldnames or []
+            for required in ("citizen_ref", "email", "consent"):
+                if required not in header:
+                    raise ContactsFileError(f"{p}: line 1: the header lacks the column {required!r}")
+            for row in reader:
+                ref, contact = _contact(
+                    {k: v for k, v in row.items() if k is not None}, f"{p}: line {reader.line_num}"
+                )
+                contacts[ref] = contact
+        else:
+            try:
+                data = yaml.safe_load(content)
+            except yaml.YAMLError as exc:
+                raise ContactsFileError(f"{p}: not valid YAML: {exc}") from exc
+            if not isinstance(data, dict) or not isinstance(data.get("contacts"), dict):
+                raise ContactsFileError(f"{p}: expected a mapping 'contacts:' of citizen_ref to contact")
+            for ref, entry in data["contacts"].items():
+                if not isinstance(entry, dict):
+                    raise ContactsFileError(f"{p}: contacts.{ref}: expected a mapping with email and consent")
+                key, contact = _contact({"citizen_ref": ref, **entry}, f"{p}: contacts.{ref}")
+                contacts[key] = contact
+        super().__init__(contacts)

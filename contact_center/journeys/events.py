@@ -1,0 +1,232 @@
+"""Journey events: what the portal reports, validated at the boundary, read from JSON Lines or CSV.
+
+An event is ``{"event_id", "journey_id", "citizen_ref", "procedure", "step", "type", "ts", "channel",
+"language"}``. Events carry no personal data: any other field is refused (an ``email`` slipped into an
+event would otherwise end up in the store). ``citizen_ref`` is a pseudonymous reference that the
+contact lookup turns into an address only when a nudge is sent.
+
+Validation is a hand-written function rather than a pydantic model because it runs once per event on
+files of millions of lines; the reasons it gives are meant for the person who produced the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, cast, get_args
+
+from contact_center.errors import EventValidationError
+
+__all__ = [
+    "EVENT_FIELDS",
+    "EVENT_TYPES",
+    "EventFormat",
+    "EventType",
+    "JourneyEvent",
+    "RejectedEvent",
+    "parse_event",
+    "read_events",
+]
+
+EventType = Literal[
+    "started", "step_viewed", "step_completed", "submitted", "paid", "completed", "ineligible", "cancelled"
+]
+EVENT_TYPES: frozenset[str] = frozenset(get_args(EventType))
+EVENT_FIELDS: tuple[str, ...] = (
+    "event_id",
+    "journey_id",
+    "citizen_ref",
+    "procedure",
+    "step",
+    "type",
+    "ts",
+    "channel",
+    "language",
+)
+EventFormat = Literal["jsonl", "csv"]
+
+_REQUIRED = ("event_id", "journey_id", "procedure", "type", "ts")
+_REQUIRED_SET = frozenset(_REQUIRED)
+_STEP_REQUIRED = frozenset({"step_viewed", "step_completed"})
+_ALLOWED = frozenset(EVENT_FIELDS)
+_MAX_LEN = 200
+
+
+@dataclass(frozen=True, slots=True)
+class JourneyEvent:
+    """One validated event. ``ts`` is timezone-aware; ``ts_epoch`` is the same instant in UTC seconds."""
+
+    event_id: str
+    journey_id: str
+    citizen_ref: str | None
+    procedure: str
+    step: str | None
+    type: str
+    ts: datetime
+    channel: str | None
+    language: str | None
+
+    @property
+    def ts_epoch(self) -> float:
+        """Seconds since the epoch (UTC), as stored."""
+        return self.ts.timestamp()
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedEvent:
+    """An event that was not stored: where it was (1-based line or batch index) and why."""
+
+    line: int
+    reason: str
+    event_id: str | None = None
+
+    def __str__(self) -> str:
+        ident = f" (event_id {self.event_id})" if self.event_id else ""
+        return f"line {self.line}{ident}: {self.reason}"
+
+
+def parse_event(raw: object) -> JourneyEvent:
+    """Validate one event given as a mapping; raise ValueError with the reason when it is unusable.
+
+    >>> parse_event({"event_id": "e1", "journey_id": "j1", "procedure": "p", "type": "started",
+    ...              "ts": "2026-10-01T09:00:00+02:00"}).type
+    'started'
+    """
+    if not isinstance(raw, dict):
+        raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
+    if not _ALLOWED.issuperset(raw):
+        key = next(k for k in raw if k not in _ALLOWED)
+        raise ValueError(
+            f"unknown field {key!r}: events carry no personal data; allowed fields are {', '.join(EVENT_FIELDS)}"
+        )
+    get = raw.get
+    event_id, journey_id, procedure, kind, ts_text = (
+        get("event_id"),
+        get("journey_id"),
+        get("procedure"),
+        get("type"),
+        get("ts"),
+    )
+    citizen_ref, step, channel, language = (
+        get("citizen_ref") or None,
+        get("step") or None,
+        get("channel") or None,
+        get("language") or None,
+    )
+    # One pass over the values: this function runs once per event on million-line files.
+    for key, value in (
+        ("event_id", event_id),
+        ("journey_id", journey_id),
+        ("procedure", procedure),
+        ("type", kind),
+        ("ts", ts_text),
+        ("citizen_ref", citizen_ref),
+        ("step", step),
+        ("channel", channel),
+        ("language", language),
+    ):
+        if value.__class__ is not str:
+            if value is None or value == "":
+                if key in _REQUIRED_SET:
+                    raise ValueError(f"missing {key!r}")
+                continue
+            if not isinstance(value, str):
+                raise ValueError(f"{key!r} must be a string, got {json.dumps(value)[:40]}")
+        if not value:
+            raise ValueError(f"missing {key!r}")
+        if len(value) > _MAX_LEN:
+            raise ValueError(f"{key!r} is longer than {_MAX_LEN} characters")
+    if kind not in EVENT_TYPES:
+        raise ValueError(f"unknown type {kind!r}; expected one of {', '.join(sorted(EVENT_TYPES))}")
+    if step is None and kind in _STEP_REQUIRED:
+        raise ValueError(f"a {kind} event needs a 'step'")
+    try:
+        ts = datetime.fromisoformat(cast(str, ts_text))
+    except ValueError:
+        raise ValueError(
+            f"'ts' {ts_text!r} is not an ISO 8601 timestamp (like 2026-10-01T09:30:00+02:00)"
+        ) from None
+    if ts.tzinfo is None:
+        raise ValueError(
+            f"'ts' {ts_text!r} has no timezone, so the instant is ambiguous; add 'Z' or an offset such as +02:00"
+        )
+    return JourneyEvent(
+        cast(str, event_id),
+        cast(str, journey_id),
+        citizen_ref,
+        cast(str, procedure),
+        step,
+        kind,
+        ts,
+        channel,
+        language.lower() if language else None,
+    )
+
+
+def _numbered(raw: object, line: int) -> JourneyEvent | RejectedEvent:
+    try:
+        return parse_event(raw)
+    except ValueError as exc:
+        event_id = raw.get("event_id") if isinstance(raw, dict) else None
+        return RejectedEvent(line, str(exc), event_id if isinstance(event_id, str) else None)
+
+
+def _jsonl(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield RejectedEvent(number, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        yield _numbered(raw, number)
+
+
+def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        return
+    header = [h.strip() for h in header]
+    unknown = [h for h in header if h not in _ALLOWED]
+    if unknown:
+        raise EventValidationError(
+            f"line 1: unknown CSV column {unknown[0]!r}; allowed columns are {', '.join(EVENT_FIELDS)}"
+        )
+    missing = [h for h in _REQUIRED if h not in header]
+    if missing:
+        raise EventValidationError(f"line 1: the CSV header lacks the required column {missing[0]!r}")
+    width = len(header)
+    for row in reader:
+        line = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) != width:
+            yield RejectedEvent(line, f"expected {width} columns as in the header, got {len(row)}")
+            continue
+        yield _numbered(dict(zip(header, row, strict=True)), line)
+
+
+def read_events(path: str | Path, fmt: EventFormat | None = None) -> Iterator[JourneyEvent | RejectedEvent]:
+    """Stream the events of a JSON Lines or CSV file, each valid or rejected with its line number.
+
+    The format follows the suffix (``.csv``, else JSON Lines) unless ``fmt`` is given. Raises
+    EventValidationError only when the file as a whole is unusable (missing, or a CSV header that
+    names unknown columns); a bad line is yielded as a :class:`RejectedEvent` and reading goes on.
+    """
+    p = Path(path)
+    chosen: EventFormat = fmt or ("csv" if p.suffix.lower() == ".csv" else "jsonl")
+    try:
+        handle = p.open(encoding="utf-8", newline="" if chosen == "csv" else None)
+    except OSError as exc:
+        raise EventValidationError(f"{p}: cannot read the events file: {exc.strerror or exc}") from exc
+    with handle:
+        try:
+            yield from (_csv(handle) if chosen == "csv" else _jsonl(handle))
+        except UnicodeDecodeError as exc:
+            raise EventValidationError(f"{p}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from exc

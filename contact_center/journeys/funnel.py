@@ -1,0 +1,293 @@
+"""Funnels per procedure, computed in SQL: reached, completed and dropped per step, and time spent.
+
+Counting rules (documented in docs/journeys.md):
+
+- every journey reaches the first step; a journey reaches step *i* when any of its events names step
+  *i* or a later one, or it completed step *i*;
+- a step is completed by ``step_completed``, ``submitted`` or ``paid`` on that step; a ``completed``
+  event completes every step;
+- a journey stands at the furthest step it reached, or at the next one once that step is completed;
+  it *dropped* there when it ended there: cancelled, or idle longer than the procedure's window as of
+  the report time. A journey still within its window is ``in_progress``, not dropped;
+- completion rate as GOV.UK counts it: (completed + ineligible) / journeys; cancelled is not a
+  completion. ``completed`` in the report is that GOV.UK numerator; ``ineligible`` is also shown apart.
+
+Everything is aggregated by the database (GROUP BY, window functions); Python only shapes the rows.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, text
+
+from contact_center.journeys.store import JourneyStore
+
+__all__ = ["Breakdown", "Funnel", "FunnelGroup", "FunnelStep", "compute_funnel"]
+
+Breakdown = Literal["channel", "language"]
+
+# Per journey of one procedure, up to the report time. The group column is the journey's channel or
+# language as its `started` event gives it (the citizen may switch device later; the funnel is about
+# where they began). {journeys} is the summary table or the same aggregate over events up to --as-of.
+# Created, then filled by INSERT ... SELECT: PostgreSQL does not take bound parameters in CREATE TABLE AS.
+_TMP_TABLE_SQL = """
+CREATE TEMPORARY TABLE {tmp} (
+    journey_id TEXT, grp TEXT, started_at DOUBLE PRECISION, last_ts DOUBLE PRECISION, is_completed INTEGER,
+    is_ineligible INTEGER, is_cancelled INTEGER, completed_at DOUBLE PRECISION, done_through INTEGER,
+    at_step INTEGER
+)
+"""
+
+_JOURNEYS_SQL = """
+INSERT INTO {tmp} (journey_id, grp, started_at, last_ts, is_completed, is_ineligible, is_cancelled,
+    completed_at, done_through, at_step)
+SELECT journey_id, {group_expr} AS grp, started_at, last_ts, is_completed, is_ineligible, is_cancelled,
+    completed_at,
+    CASE WHEN is_completed = 1 THEN :n ELSE last_done END AS done_through,
+    CASE
+        WHEN is_completed = 1 THEN :n
+        WHEN furthest > last_done THEN furthest
+        WHEN last_done < :n THEN last_done + 1
+        ELSE :n
+    END AS at_step
+FROM {journeys} j
+WHERE j.procedure = :procedure AND {window}
+"""
+
+# A histogram of journeys by (group, step they stand at, steps done, state) first: a few dozen rows,
+# which are then spread over the steps. Cheaper than crossing every journey with every step.
+_STEPS_SQL = """
+WITH h AS (
+    SELECT grp, at_step, done_through,
+        CASE
+            WHEN is_completed = 1 THEN 'completed'
+            WHEN is_ineligible = 1 THEN 'ineligible'
+            WHEN is_cancelled = 1 OR :as_of - last_ts > :idle THEN 'dropped'
+            ELSE 'open'
+        END AS state,
+        COUNT(*) AS n
+    FROM {tmp}
+    GROUP BY 1, 2, 3, 4
+)
+SELECT h.grp AS grp, s.position AS position, s.step AS step,
+    SUM(CASE WHEN h.at_step >= s.position THEN h.n ELSE 0 END) AS reached,
+    SUM(CASE WHEN h.done_through >= s.position THEN h.n ELSE 0 END) AS completed,
+    SUM(CASE WHEN h.at_step = s.position AND h.state = 'dropped' THEN h.n ELSE 0 END) AS dropped,
+    SUM(CASE WHEN h.at_step = s.position AND h.state = 'open' THEN h.n ELSE 0 END) AS in_progress,
+    SUM(CASE WHEN h.at_step = s.position AND h.state = 'ineligible' THEN h.n ELSE 0 END) AS ineligible
+FROM h CROSS JOIN journey_steps s
+WHERE s.procedure = :procedure
+GROUP BY h.grp, s.position, s.step
+"""
+
+_TOTALS_SQL = """
+SELECT grp, COUNT(*) AS journeys,
+    SUM(is_completed) AS completed,
+    SUM(CASE WHEN is_completed = 0 THEN is_ineligible ELSE 0 END) AS ineligible,
+    SUM(CASE WHEN is_completed = 0 AND is_ineligible = 0 THEN is_cancelled ELSE 0 END) AS cancelled
+FROM {tmp} GROUP BY grp
+"""
+
+# Time on a step: from entering it (its first event, or the previous step's completion if earlier,
+# or the journey's start for the first step) to its first completion. Percentiles by nearest rank,
+# with ROW_NUMBER, because neither SQLite nor a portable SQL has PERCENTILE_CONT.
+_STEP_TIMES_SQL = """
+WITH durs AS (
+    SELECT js.grp AS grp, st2.pos AS pos,
+        st2.left_at - CASE
+            WHEN st2.pos = 1 AND js.started_at < st2.first_at THEN js.started_at
+            WHEN st2.prev_left IS NOT NULL AND st2.prev_left < st2.first_at THEN st2.prev_left
+            ELSE st2.first_at
+        END AS dur
+    FROM {steps} st2 JOIN {tmp} js ON js.journey_id = st2.journey_id
+    WHERE st2.procedure = :procedure AND st2.left_at IS NOT NULL
+    UNION ALL
+    SELECT grp, 0 AS pos, completed_at - started_at AS dur FROM {tmp} WHERE completed_at IS NOT NULL
+),
+ranked AS (
+    SELECT grp, pos, dur,
+        ROW_NUMBER() OVER (PARTITION BY grp, pos ORDER BY dur) AS rn,
+        COUNT(*) OVER (PARTITION BY grp, pos) AS n
+    FROM durs
+)
+SELECT grp, pos,
+    MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN dur END) AS median,
+    MAX(CASE WHEN rn = (n * 90 + 99) / 100 THEN dur END) AS p90
+FROM ranked GROUP BY grp, pos
+"""
+
+_GROUP_EXPR = {
+    None: "'all'",
+    "channel": "COALESCE(j.channel, 'unknown')",
+    "language": "COALESCE(j.language, 'unknown')",
+}
+
+
+class FunnelStep(BaseModel):
+    """One step of a funnel."""
+
+    step: str
+    reached: int
+    completed: int
+    dropped: int
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+    in_progress: int = 0
+    ineligible: int = 0
+
+
+class FunnelGroup(BaseModel):
+    """A funnel over some journeys (all of them, or one channel or language)."""
+
+    journeys: int
+    completed: int = Field(description="GOV.UK completions: completed plus ineligible journeys.")
+    completion_rate: float | None = Field(
+        description="completed / journeys; None when there are no journeys."
+    )
+    ineligible: int = 0
+    cancelled: int = 0
+    median_seconds_to_complete: float | None = None
+    p90_seconds_to_complete: float | None = None
+    steps: list[FunnelStep] = Field(default_factory=list)
+
+
+class Funnel(FunnelGroup):
+    """A procedure's funnel, optionally broken down by channel or language (``groups``)."""
+
+    procedure: str
+    start: datetime | None = None
+    end: datetime | None = None
+    as_of: datetime
+    by: Breakdown | None = None
+    groups: dict[str, FunnelGroup] = Field(default_factory=dict)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"{value.isoformat()} has no timezone; give an offset such as +01:00")
+    return value.timestamp()
+
+
+def _rate(done: int, total: int) -> float | None:
+    return round(done / total, 4) if total else None
+
+
+def _groups(
+    conn: Connection, tmp: str, steps_rel: str, params: dict[str, Any], steps: tuple[str, ...]
+) -> dict[str, FunnelGroup]:
+    totals = conn.execute(text(_TOTALS_SQL.format(tmp=tmp)), params).all()
+    step_rows = conn.execute(text(_STEPS_SQL.format(tmp=tmp)), params).all()
+    time_rows = conn.execute(text(_STEP_TIMES_SQL.format(tmp=tmp, steps=steps_rel)), params).all()
+    times = {(r.grp, int(r.pos)): (r.median, r.p90) for r in time_rows}
+    by_group: dict[str, dict[int, Any]] = {}
+    for r in step_rows:
+        by_group.setdefault(r.grp, {})[int(r.position)] = r
+    out: dict[str, FunnelGroup] = {}
+    for t in sorted(totals, key=lambda r: str(r.grp)):
+        rows = by_group.get(t.grp, {})
+        completions = int(t.completed or 0) + int(t.ineligible or 0)
+        to_complete = times.get((t.grp, 0), (None, None))
+        out[str(t.grp)] = FunnelGroup(
+            journeys=int(t.journeys),
+            completed=completions,
+            completion_rate=_rate(completions, int(t.journeys)),
+            ineligible=int(t.ineligible or 0),
+            cancelled=int(t.cancelled or 0),
+            median_seconds_to_complete=to_complete[0],
+            p90_seconds_to_complete=to_complete[1],
+            steps=[
+                FunnelStep(
+                    step=step,
+                    reached=int(rows[i].reached),
+                    completed=int(rows[i].completed),
+                    dropped=int(rows[i].dropped),
+                    in_progress=int(rows[i].in_progress),
+                    ineligible=int(rows[i].ineligible),
+                    median_seconds=times.get((t.grp, i), (None, None))[0],
+                    p90_seconds=times.get((t.grp, i), (None, None))[1],
+                )
+                for i, step in enumerate(steps, start=1)
+                if i in rows
+            ],
+        )
+    return out
+
+
+def compute_funnel(
+    store: JourneyStore,
+    procedure: str,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    by: Breakdown | None = None,
+    as_of: datetime | None = None,
+) -> Funnel:
+    """The funnel of ``procedure`` for journeys started in ``[start, end)``, as of ``as_of`` (default now).
+
+    Raises ProceduresFileError for a procedure that is not registered, ValueError for a naive datetime
+    or a breakdown other than channel or language.
+
+    Example::
+
+        funnel = compute_funnel(store, "marriage-declaration", by="channel")
+        funnel.completion_rate, funnel.groups["web"].steps[0].dropped
+    """
+    proc = store.procedure(procedure)
+    if by not in _GROUP_EXPR:
+        raise ValueError(f"cannot break a funnel down by {by!r}; use channel or language")
+    as_of_epoch = _epoch(as_of) or time.time()
+    t0, t1 = _epoch(start), _epoch(end)
+    if t0 is not None and t1 is not None and t1 <= t0:
+        raise ValueError("the end of the period must come after its start")
+    clauses = ["1 = 1"]
+    if t0 is not None:
+        clauses.append("started_at >= :t0")
+    if t1 is not None:
+        clauses.append("started_at < :t1")
+    params: dict[str, Any] = {
+        "procedure": procedure,
+        "as_of": as_of_epoch,
+        "n": len(proc.steps),
+        "idle": float(proc.idle_seconds),
+        "t0": t0,
+        "t1": t1,
+    }
+    tmp = "tmp_journey_funnel"
+    journeys_rel, steps_rel = store.relations(as_of_epoch, procedure)
+    with store.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {tmp}"))
+        conn.execute(text(_TMP_TABLE_SQL.format(tmp=tmp)))
+        conn.execute(
+            text(
+                _JOURNEYS_SQL.format(
+                    tmp=tmp, group_expr=_GROUP_EXPR[by], journeys=journeys_rel, window=" AND ".join(clauses)
+                )
+            ),
+            {k: v for k, v in params.items() if k not in ("idle",) and (v is not None)},
+        )
+        # Without it the step-times join is a nested loop over journeys x step rows.
+        conn.execute(text(f"CREATE INDEX ix_{tmp} ON {tmp} (journey_id)"))
+        overall = _groups(conn, tmp, steps_rel, params, proc.steps) if by is None else {}
+        groups = _groups(conn, tmp, steps_rel, params, proc.steps) if by is not None else {}
+        if by is not None:
+            conn.execute(text(f"UPDATE {tmp} SET grp = 'all'"))
+            overall = _groups(conn, tmp, steps_rel, params, proc.steps)
+        conn.execute(text(f"DROP TABLE {tmp}"))
+    base = overall.get("all") or FunnelGroup(journeys=0, completed=0, completion_rate=None)
+    if not base.steps:
+        base.steps = [FunnelStep(step=s, reached=0, completed=0, dropped=0) for s in proc.steps]
+    return Funnel(
+        procedure=procedure,
+        start=start,
+        end=end,
+        as_of=datetime.fromtimestamp(as_of_epoch).astimezone(),
+        by=by,
+        groups=groups,
+        **base.model_dump(),
+    )

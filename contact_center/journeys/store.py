@@ -1,0 +1,559 @@
+"""The journeys store: events, procedures and nudge records in SQL (SQLite file or PostgreSQL).
+
+The tables live in their own :data:`metadata`, so the journeys package owns its schema. Timestamps are
+stored as UTC epoch seconds (a float) because funnels and idle times are arithmetic on instants, and
+that arithmetic is portable between SQLite and PostgreSQL where date functions are not.
+
+Ingestion is idempotent on ``event_id`` (``INSERT ... ON CONFLICT DO NOTHING``) and commits batch by
+batch, so a replayed or interrupted file never duplicates or loses what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from contact_center.errors import JourneyError
+from contact_center.journeys.events import JourneyEvent, RejectedEvent
+from contact_center.journeys.procedures import Procedure, ProcedureCatalog, parse_procedures
+
+__all__ = [
+    "JOURNEY_AGGREGATE",
+    "STEP_AGGREGATE",
+    "FlagCount",
+    "IngestResult",
+    "JourneyStore",
+    "ProceduresUpdate",
+    "metadata",
+]
+
+metadata = MetaData()
+
+events_table = Table(
+    "journey_events",
+    metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("journey_id", String(200), nullable=False),
+    Column("citizen_ref", String(200)),
+    Column("procedure", String(200), nullable=False),
+    Column("step", String(200)),
+    Column("type", String(20), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("channel", String(200)),
+    Column("language", String(200)),
+    Column("flag", String(20)),
+    # One composite index serves funnels (by procedure), abandonment (grouped by procedure and journey)
+    # and the re-check before a nudge (procedure and journey known); a second index would slow ingestion.
+    Index("ix_journey_events_procedure_journey", "procedure", "journey_id"),
+    # In SQLite the event_id key then *is* the table: one B-tree to update per event instead of two.
+    sqlite_with_rowid=False,
+)
+
+procedures_table = Table(
+    "journey_procedures",
+    metadata,
+    Column("slug", String(200), primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("idle_seconds", Float, nullable=False),
+    Column("step_count", Integer, nullable=False),
+    Column("registered_at", Float, nullable=False),
+)
+
+steps_table = Table(
+    "journey_steps",
+    metadata,
+    Column("procedure", String(200), primary_key=True),
+    Column("step", String(200), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+nudges_table = Table(
+    "journey_nudges",
+    metadata,
+    # One row per journey: the primary key is what makes "at most one nudge per journey" hold even
+    # when two nudge runs overlap.
+    Column("journey_id", String(200), primary_key=True),
+    Column("procedure", String(200), nullable=False),
+    Column("citizen_ref", String(200)),
+    Column("step", String(200)),
+    Column("status", String(20), nullable=False),
+    Column("decided_at", Float, nullable=False),
+    Column("sent_at", Float),
+    Column("language", String(20)),
+    Column("message_id", String(300)),
+    Column("reply", Text),
+    Index("ix_journey_nudges_citizen", "citizen_ref", "sent_at"),
+)
+
+# Per-journey and per-(journey, step) aggregates of the events, refreshed in SQL in the same transaction
+# as each ingested batch (only for the journeys the batch touched). Funnels and abandonment read these
+# instead of re-aggregating a million events; with an --as-of earlier than the newest stored event they
+# aggregate the events themselves with the very same SQL (see :meth:`JourneyStore.relations`).
+summary_table = Table(
+    "journey_summary",
+    metadata,
+    Column("procedure", String(200), primary_key=True),
+    Column("journey_id", String(200), primary_key=True),
+    Column("citizen_ref", String(200)),
+    Column("channel", String(200)),
+    Column("language", String(200)),
+    Column("started_at", Float, nullable=False),
+    Column("last_ts", Float, nullable=False),
+    Column("completed_at", Float),
+    Column("is_completed", Integer, nullable=False),
+    Column("is_ineligible", Integer, nullable=False),
+    Column("is_cancelled", Integer, nullable=False),
+    Column("furthest", Integer, nullable=False),
+    Column("last_done", Integer, nullable=False),
+    # Clustered on (procedure, journey_id) in SQLite: a funnel reads one procedure's rows contiguously.
+    sqlite_with_rowid=False,
+)
+
+step_summary_table = Table(
+    "journey_step_summary",
+    metadata,
+    Column("procedure", String(200), primary_key=True),
+    Column("journey_id", String(200), primary_key=True),
+    Column("pos", Integer, primary_key=True),
+    Column("first_at", Float, nullable=False),
+    Column("left_at", Float),
+    Column("prev_left", Float),
+    sqlite_with_rowid=False,
+)
+
+# Journeys whose summary is out of date, written in the same transaction as their events: a crash
+# between a batch and the summary refresh leaves them listed here, and the next read refreshes them.
+dirty_table = Table(
+    "journey_dirty",
+    metadata,
+    Column("procedure", String(200), primary_key=True),
+    Column("journey_id", String(200), primary_key=True),
+)
+
+_SUMMARY_COLUMNS = (
+    "procedure, journey_id, citizen_ref, channel, language, started_at, last_ts, completed_at, "
+    "is_completed, is_ineligible, is_cancelled, furthest, last_done"
+)
+
+# The one definition of a journey's state, used both to fill journey_summary and, for an --as-of in
+# the past, directly over the events: both paths give the same numbers by construction.
+JOURNEY_AGGREGATE = """
+SELECT e.procedure AS procedure, e.journey_id AS journey_id,
+    MAX(e.citizen_ref) AS citizen_ref,
+    COALESCE(MAX(CASE WHEN e.type = 'started' THEN e.channel END), MIN(e.channel)) AS channel,
+    COALESCE(MAX(CASE WHEN e.type = 'started' THEN e.language END), MIN(e.language)) AS language,
+    MIN(e.ts) AS started_at,
+    MAX(e.ts) AS last_ts,
+    MIN(CASE WHEN e.type = 'completed' THEN e.ts END) AS completed_at,
+    MAX(CASE WHEN e.type = 'completed' THEN 1 ELSE 0 END) AS is_completed,
+    MAX(CASE WHEN e.type = 'ineligible' THEN 1 ELSE 0 END) AS is_ineligible,
+    MAX(CASE WHEN e.type = 'cancelled' THEN 1 ELSE 0 END) AS is_cancelled,
+    COALESCE(MAX(s.position), 1) AS furthest,
+    COALESCE(MAX(CASE WHEN e.type IN ('step_completed', 'submitted', 'paid') THEN s.position END), 0) AS last_done
+FROM {source}
+LEFT JOIN journey_steps s ON s.procedure = e.procedure AND s.step = e.step
+WHERE {where}
+GROUP BY e.procedure, e.journey_id
+"""
+
+# prev_left (the previous step's completion) is part of the aggregate so a funnel need not re-sort
+# every journey's steps to find it.
+STEP_AGGREGATE = """
+SELECT procedure, journey_id, pos, first_at, left_at,
+    LAG(left_at) OVER (PARTITION BY procedure, journey_id ORDER BY pos) AS prev_left
+FROM (
+    SELECT e.procedure AS procedure, e.journey_id AS journey_id, s.position AS pos,
+        MIN(e.ts) AS first_at,
+        MIN(CASE WHEN e.type IN ('step_completed', 'submitted', 'paid') THEN e.ts END) AS left_at
+    FROM {source}
+    JOIN journey_steps s ON s.procedure = e.procedure AND s.step = e.step
+    WHERE {where}
+    GROUP BY e.procedure, e.journey_id, s.position
+) step_rows
+"""
+
+# CROSS JOIN fixes the join order in SQLite: the few dirty journeys first, then their events through the
+# (procedure, journey_id) index, rather than a scan of every event.
+_DIRTY_SOURCE = "journey_dirty t CROSS JOIN journey_events e"
+# Above this share of dirty journeys, one pass over all events beats per-journey lookups.
+_FULL_REBUILD_SHARE = 0.25
+
+_EVENT_COLUMNS = (
+    "event_id",
+    "journey_id",
+    "citizen_ref",
+    "procedure",
+    "step",
+    "type",
+    "ts",
+    "channel",
+    "language",
+    "flag",
+)
+_BATCH = 10000
+_MAX_REJECTIONS_KEPT = 1000
+
+
+class FlagCount(BaseModel):
+    """Events stored but flagged: an unknown procedure, or a step the procedure does not have."""
+
+    flag: str
+    procedure: str
+    step: str | None = None
+    events: int
+
+
+class IngestResult(BaseModel):
+    """What an ingestion did. ``rejected`` keeps the first 1,000 rejections; ``rejected_count`` all."""
+
+    read: int = 0
+    added: int = 0
+    duplicates: int = 0
+    rejected_count: int = 0
+    rejected: list[dict[str, Any]] = Field(default_factory=list)
+    flagged: list[FlagCount] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no event was rejected."""
+        return self.rejected_count == 0
+
+
+class ProceduresUpdate(BaseModel):
+    """What registering a procedures file changed."""
+
+    added: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    unchanged: list[str] = Field(default_factory=list)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL lets the HTTP server ingest while the CLI reads funnels; NORMAL sync is durable across
+    # application crashes, which is what "nothing stored is lost" needs.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class JourneyStore:
+    """Journeys tables on one SQLAlchemy engine.
+
+    Example::
+
+        store = JourneyStore(settings.sqlalchemy_url)
+        store.register_procedures(load_procedures("procedures.yaml"))
+        result = store.ingest(read_events("events.jsonl"))
+    """
+
+    def __init__(self, url_or_engine: str | Engine) -> None:
+        if isinstance(url_or_engine, str):
+            if url_or_engine.startswith("sqlite:///"):
+                from pathlib import Path
+
+                db_path = url_or_engine.removeprefix("sqlite:///")
+                if db_path and db_path != ":memory:":
+                    try:
+                        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise JourneyError(
+                            f"cannot create the directory for {db_path}: {exc.strerror}; set CC_DATA_DIR to a "
+                            "writable directory"
+                        ) from exc
+            self.engine = create_engine(url_or_engine)
+        else:
+            self.engine = url_or_engine
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise JourneyError(
+                f"cannot open the journeys store at {self.engine.url!r}: {exc.__class__.__name__}: {exc}. "
+                "Check CC_DATABASE_URL or CC_DATA_DIR."
+            ) from exc
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- procedures -------------------------------------------------------------------------------
+
+    def register_procedures(self, catalog: ProcedureCatalog) -> ProceduresUpdate:
+        """Store (or replace) the given procedures and re-flag stored events against them.
+
+        Procedures already stored but absent from ``catalog`` are kept: their events still need them.
+        """
+        update = ProceduresUpdate()
+        now = time.time()
+        with self.begin() as conn:
+            existing = {
+                row.slug: row.definition
+                for row in conn.execute(select(procedures_table.c.slug, procedures_table.c.definition))
+            }
+            for slug, proc in catalog.items():
+                definition = json.dumps(proc.to_dict(), sort_keys=True, ensure_ascii=False)
+                if existing.get(slug) == definition:
+                    update.unchanged.append(slug)
+                    continue
+                (update.updated if slug in existing else update.added).append(slug)
+                conn.execute(delete(procedures_table).where(procedures_table.c.slug == slug))
+                conn.execute(delete(steps_table).where(steps_table.c.procedure == slug))
+                conn.execute(
+                    procedures_table.insert().values(
+                        slug=slug,
+                        definition=definition,
+                        idle_seconds=float(proc.idle_seconds),
+                        step_count=len(proc.steps),
+                        registered_at=now,
+                    )
+                )
+                conn.execute(
+                    steps_table.insert(),
+                    [
+                        {"procedure": slug, "step": s, "position": i}
+                        for i, s in enumerate(proc.steps, start=1)
+                    ],
+                )
+            if update.added or update.updated:
+                self._reflag(conn)
+                # Step positions may have changed: every journey's aggregate is recomputed.
+                self._refresh(conn, full=True)
+                conn.execute(delete(dirty_table))
+        return update
+
+    def _reflag(self, conn: Connection) -> None:
+        conn.execute(text("UPDATE journey_events SET flag = NULL WHERE flag IS NOT NULL"))
+        conn.execute(
+            text(
+                "UPDATE journey_events SET flag = 'unknown_procedure' "
+                "WHERE procedure NOT IN (SELECT slug FROM journey_procedures)"
+            )
+        )
+        conn.execute(
+            text(
+                "UPDATE journey_events SET flag = 'unknown_step' WHERE flag IS NULL AND step IS NOT NULL "
+                "AND NOT EXISTS (SELECT 1 FROM journey_steps s "
+                "WHERE s.procedure = journey_events.procedure AND s.step = journey_events.step)"
+            )
+        )
+
+    def catalog(self) -> ProcedureCatalog:
+        """Every registered procedure."""
+        with self.begin() as conn:
+            rows = conn.execute(select(procedures_table.c.slug, procedures_table.c.definition)).all()
+        if not rows:
+            return ProcedureCatalog()
+        data = {"procedures": {row.slug: json.loads(row.definition) for row in rows}}
+        return parse_procedures(data, source="stored procedures")
+
+    def procedure(self, slug: str) -> Procedure:
+        """One registered procedure, or a ProceduresFileError naming the known ones."""
+        return self.catalog().require(slug)
+
+    # -- events -----------------------------------------------------------------------------------
+
+    def _insert_ignore_sql(self) -> str:
+        # Driver-level executemany with tuples: the ORM/Core per-row dict handling costs more than
+        # SQLite itself on million-event files. Both dialects accept ON CONFLICT DO NOTHING.
+        if self.dialect == "sqlite":
+            mark = "?"
+        elif self.dialect == "postgresql":
+            mark = "%s"
+        else:
+            raise JourneyError(f"the journeys store supports SQLite and PostgreSQL, not {self.dialect}")
+        columns = ", ".join(_EVENT_COLUMNS)
+        marks = ", ".join([mark] * len(_EVENT_COLUMNS))
+        return f"INSERT INTO journey_events ({columns}) VALUES ({marks}) ON CONFLICT (event_id) DO NOTHING"
+
+    def ingest(self, items: Iterable[JourneyEvent | RejectedEvent]) -> IngestResult:
+        """Store valid events (idempotently on ``event_id``) and report the rejected ones.
+
+        Events naming an unknown procedure or step are stored with a flag and counted in
+        ``result.flagged``, so they can be re-examined once the procedures file is fixed.
+        """
+        catalog = self.catalog()
+        steps = {slug: frozenset(p.steps) for slug, p in catalog.items()}
+        flags: Counter[tuple[str, str, str | None]] = Counter()
+        sql = self._insert_ignore_sql()
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        dirty_sql = (
+            f"INSERT INTO journey_dirty (procedure, journey_id) VALUES ({mark}, {mark}) "
+            "ON CONFLICT (procedure, journey_id) DO NOTHING"
+        )
+        batch: list[tuple[Any, ...]] = []
+        rejected: list[dict[str, Any]] = []
+        # Plain local counters: this loop runs once per event, and pydantic attribute writes are not free.
+        read = rejected_count = 0
+        added = [0]
+
+        def flush() -> None:
+            with self.begin() as conn:
+                cursor = conn.exec_driver_sql(sql, batch)
+                count = max(cursor.rowcount, 0)
+                added[0] += count
+                if count:
+                    conn.exec_driver_sql(dirty_sql, list({(row[3], row[1]) for row in batch}))
+            batch.clear()
+
+        for item in items:
+            read += 1
+            if item.__class__ is RejectedEvent:
+                assert isinstance(item, RejectedEvent)
+                rejected_count += 1
+                if len(rejected) < _MAX_REJECTIONS_KEPT:
+                    rejected.append({"line": item.line, "reason": item.reason, "event_id": item.event_id})
+                continue
+            assert isinstance(item, JourneyEvent)
+            known = steps.get(item.procedure)
+            flag: str | None = None
+            if known is None:
+                flag = "unknown_procedure"
+                flags[(flag, item.procedure, None)] += 1
+            elif item.step is not None and item.step not in known:
+                flag = "unknown_step"
+                flags[(flag, item.procedure, item.step)] += 1
+            batch.append(
+                (
+                    item.event_id,
+                    item.journey_id,
+                    item.citizen_ref,
+                    item.procedure,
+                    item.step,
+                    item.type,
+                    item.ts.timestamp(),
+                    item.channel,
+                    item.language,
+                    flag,
+                )
+            )
+            if len(batch) >= _BATCH:
+                flush()
+        if batch:
+            flush()
+        self.refresh_summaries()
+        result = IngestResult(
+            read=read,
+            added=added[0],
+            duplicates=read - rejected_count - added[0],
+            rejected_count=rejected_count,
+            rejected=rejected,
+        )
+        result.flagged = [
+            FlagCount(flag=f, procedure=p, step=s, events=n)
+            for (f, p, s), n in sorted(flags.items(), key=str)
+        ]
+        return result
+
+    def refresh_summaries(self) -> int:
+        """Bring the per-journey summaries up to date with the stored events; returns journeys refreshed.
+
+        Ingestion calls it after its last batch and every report calls it before reading, so it is
+        only needed directly after writing events by other means.
+        """
+        with self.begin() as conn:
+            dirty = int(conn.execute(text("SELECT COUNT(*) FROM journey_dirty")).scalar_one())
+            if not dirty:
+                return 0
+            total = int(conn.execute(text("SELECT COUNT(*) FROM journey_summary")).scalar_one())
+            self._refresh(conn, full=dirty >= _FULL_REBUILD_SHARE * max(total, 1))
+            conn.execute(delete(dirty_table))
+        return dirty
+
+    def _refresh(self, conn: Connection, *, full: bool) -> None:
+        if self.dialect == "postgresql":
+            # Two ingesting processes must not rebuild the same journey's rows at once.
+            conn.execute(text("LOCK TABLE journey_summary IN SHARE ROW EXCLUSIVE MODE"))
+        if full:
+            conn.execute(delete(summary_table))
+            conn.execute(delete(step_summary_table))
+            source, where = "journey_events e", "1 = 1"
+        else:
+            for table in ("journey_summary", "journey_step_summary"):
+                conn.execute(
+                    text(
+                        f"DELETE FROM {table} WHERE EXISTS (SELECT 1 FROM journey_dirty t "
+                        f"WHERE t.procedure = {table}.procedure AND t.journey_id = {table}.journey_id)"
+                    )
+                )
+            source, where = _DIRTY_SOURCE, "e.procedure = t.procedure AND e.journey_id = t.journey_id"
+        conn.execute(
+            text(
+                f"INSERT INTO journey_summary ({_SUMMARY_COLUMNS}) "
+                + JOURNEY_AGGREGATE.format(source=source, where=where)
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO journey_step_summary (procedure, journey_id, pos, first_at, left_at, prev_left) "
+                + STEP_AGGREGATE.format(source=source, where=where)
+            )
+        )
+
+    def relations(self, as_of: float, procedure: str | None = None) -> tuple[str, str]:
+        """SQL for the journey and the step aggregates as of ``as_of``: the summary tables when no stored
+        event is later than ``as_of``, else the same aggregates computed over the events up to ``as_of``.
+
+        The returned SQL expects the bound parameters ``:as_of`` (and ``:procedure`` when given).
+        """
+        self.refresh_summaries()
+        where = "journey_summary.procedure = :procedure" if procedure else "1 = 1"
+        with self.begin() as conn:
+            newest = conn.execute(
+                text(f"SELECT MAX(last_ts) FROM journey_summary WHERE {where}"), {"procedure": procedure}
+            ).scalar_one()
+        if newest is None or float(newest) <= as_of:
+            return "journey_summary", "journey_step_summary"
+        event_where = "e.ts <= :as_of" + (" AND e.procedure = :procedure" if procedure else "")
+        return (
+            "(" + JOURNEY_AGGREGATE.format(source="journey_events e", where=event_where) + ")",
+            "(" + STEP_AGGREGATE.format(source="journey_events e", where=event_where) + ")",
+        )
+
+    def flagged(self) -> list[FlagCount]:
+        """Every stored event flagged as naming an unknown procedure or step, counted."""
+        with self.begin() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT flag, procedure, CASE WHEN flag = 'unknown_step' THEN step END AS step, COUNT(*) AS n "
+                    "FROM journey_events WHERE flag IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+                )
+            ).all()
+        return [FlagCount(flag=r.flag, procedure=r.procedure, step=r.step, events=r.n) for r in rows]
+
+    def count_events(self) -> int:
+        """How many events are stored."""
+        with self.begin() as conn:
+            return int(conn.execute(text("SELECT COUNT(*) FROM journey_events")).scalar_one())

@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from contact_center.journeys import cli
+from tests.journeys.journeys_helpers import Journeys, TinyKnowledgeBase
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kb: TinyKnowledgeBase) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("CC_DATA_DIR", str(data))
+    monkeypatch.setenv("CC_SECRET_KEY", "cli-test-key")
+    monkeypatch.setenv("CC_JOURNEYS__HOLDOUT_SHARE", "0")
+    monkeypatch.setattr(cli, "_search_factory", lambda settings: kb)
+    return data
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli.app, list(args))
+    return result.exit_code, result.stdout, result.output
+
+
+def test_the_whole_flow_from_the_command_line(
+    env: Path, procedures_file: Path, journeys: Journeys, tmp_path: Path
+) -> None:
+    code, out, _ = invoke("procedures", str(procedures_file))
+    assert code == 0 and "marriage-declaration: 5 steps, idle window 48h (added)" in out
+
+    end = journeys.through("j1", ["identity", "civil-status", "documents", "appointment", "payment"])
+    journeys.add("j1", "completed", minutes=end + 1)
+    journeys.through("j2", ["identity", "civil-status"], citizen_ref="c2", language="en")
+    events = journeys.write_jsonl(tmp_path / "events.jsonl")
+    code, out, _ = invoke("ingest", str(events))
+    assert code == 0 and f"read {len(journeys.events)} events: {len(journeys.events)} added" in out
+    code, out, _ = invoke("ingest", str(events), "--json")
+    assert code == 0 and json.loads(out)["duplicates"] == len(journeys.events)
+
+    code, out, _ = invoke("funnel", "marriage-declaration", "--as-of", "2026-10-10T12:00", "--json")
+    funnel = json.loads(out)
+    assert (funnel["journeys"], funnel["completed"], funnel["completion_rate"]) == (2, 1, 0.5)
+    assert [s["dropped"] for s in funnel["steps"]] == [0, 0, 1, 0, 0]
+
+    chart = tmp_path / "funnel.svg"
+    code, out, _ = invoke("funnel", "marriage-declaration", "--by", "language", "--chart", str(chart))
+    assert code == 0 and "marriage-declaration · language = en" in out and "documents" in out
+    assert chart.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+    code, out, _ = invoke("abandoned", "--as-of", "2026-10-10T12:00", "--json")
+    [row] = json.loads(out)
+    assert (row["journey_id"], row["procedure"], row["step"]) == ("j2", "marriage-declaration", "documents")
+    assert row["help"][0]["source_url"] == "https://www.brussels.be/marriage"
+    assert "citizen_ref" not in row
+
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text("citizen_ref,email,language,consent\nc2,bea@example.org,en,yes\n", encoding="utf-8")
+    code, out, _ = invoke("nudge", "--dry-run", "--as-of", "2026-10-10T12:00", "--contacts", str(contacts))
+    assert code == 0 and "1 would send" in out
+    assert not (env / "outbox").exists()
+    code, out, _ = invoke("nudge", "--as-of", "2026-10-10T12:00", "--contacts", str(contacts), "--json")
+    assert [o["outcome"] for o in json.loads(out)["outcomes"]] == ["sent"]
+    assert len(list((env / "outbox" / "new").iterdir())) == 1
+
+    code, out, _ = invoke("uplift", "marriage-declaration", "--json")
+    assert code == 0 and json.loads(out)["verdict"] == "insufficient_data"
+
+
+def test_bad_input_exits_2_with_a_message(env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "p.yaml"
+    bad.write_text(
+        "procedures:\n  p:\n    steps: [a, a]\n    idle_window: 1h\n    resume_url: 'https://x/{journey_id}'\n"
+    )
+    code, _, output = invoke("procedures", str(bad))
+    assert code == 2 and "procedures.p.steps[1]" in output and "cycle" in output
+
+    code, _, output = invoke("funnel", "nothing-registered")
+    assert code == 2 and "unknown procedure 'nothing-registered'" in output
+
+    code, _, output = invoke("funnel", "x", "--by", "age")
+    assert code == 2 and "use channel or language" in output
+
+    code, _, output = invoke("nudge", "--dry-run")
+    assert code == 2 and "--contacts" in output
+
+
+def test_rejected_lines_exit_1_and_are_listed(env: Path, procedures_file: Path, tmp_path: Path) -> None:
+    invoke("procedures", str(procedures_file))
+    events = tmp_path / "e.csv"
+    events.write_text(
+        "event_id,journey_id,procedure,type,ts\n"
+        "e1,j1,marriage-declaration,started,2026-10-05T10:00:00+02:00\n"
+        "e2,j1,marriage-declaration,started,2026-10-05T10:00:00\n",
+        encoding="utf-8",
+    )
+    code, _, output = invoke("ingest", str(events))
+    assert code == 1
+    assert "1 added" in output and "line 3: 'ts' '2026-10-05T10:00:00' has no timezone" in output

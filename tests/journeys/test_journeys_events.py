@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from contact_center.errors import EventValidationError
+from contact_center.journeys import JourneyEvent, RejectedEvent, parse_event, read_events
+
+GOOD = {
+    "event_id": "e1",
+    "journey_id": "j1",
+    "citizen_ref": "c1",
+    "procedure": "marriage-declaration",
+    "step": "identity",
+    "type": "step_viewed",
+    "ts": "2026-10-05T10:00:00+02:00",
+    "channel": "web",
+    "language": "FR",
+}
+
+
+def test_a_valid_event() -> None:
+    event = parse_event(GOOD)
+    assert event.ts_epoch == 1791187200.0
+    assert event.language == "fr"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"ts": "2026-10-05T10:00:00"}, "has no timezone"),
+        ({"ts": "yesterday"}, "not an ISO 8601 timestamp"),
+        ({"type": "finished"}, "unknown type 'finished'"),
+        ({"event_id": ""}, "missing 'event_id'"),
+        ({"journey_id": 12}, "'journey_id' must be a string"),
+        ({"step": None}, "a step_viewed event needs a 'step'"),
+        ({"email": "ana@example.org"}, "unknown field 'email': events carry no personal data"),
+    ],
+)
+def test_bad_events_say_why(change: dict[str, object], reason: str) -> None:
+    raw = {**GOOD, **change}
+    raw = {k: v for k, v in raw.items() if v is not None}
+    with pytest.raises(ValueError, match=reason):
+        parse_event(raw)
+
+
+def test_jsonl_rejections_carry_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        '{"event_id": "a", "journey_id": "j", "procedure": "p", "type": "started", "ts": "2026-10-05T10:00:00Z"}\n'
+        "\n"
+        "{not json\n"
+        '{"event_id": "b", "journey_id": "j", "procedure": "p", "type": "started", "ts": "2026-10-05T10:00:00"}\n',
+        encoding="utf-8",
+    )
+    items = list(read_events(path))
+    assert isinstance(items[0], JourneyEvent)
+    rejected = [i for i in items if isinstance(i, RejectedEvent)]
+    assert [(r.line, r.event_id) for r in rejected] == [(3, None), (4, "b")]
+    assert "not valid JSON" in rejected[0].reason
+    assert "line 4 (event_id b): 'ts'" in str(rejected[1])
+
+
+def test_csv_with_empty_optional_cells(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "event_id,journey_id,citizen_ref,procedure,step,type,ts,channel,language\n"
+        "e1,j1,c1,marriage-declaration,,started,2026-10-05T10:00:00+02:00,web,fr\n"
+        "e2,j1,c1,marriage-declaration,identity,step_viewed,2026-10-05T10:01:00+02:00\n",
+        encoding="utf-8",
+    )
+    items = list(read_events(path))
+    assert isinstance(items[0], JourneyEvent) and items[0].step is None
+    assert (
+        isinstance(items[1], RejectedEvent) and items[1].line == 3 and "expected 9 columns" in items[1].reason
+    )
+
+
+def test_csv_with_an_unknown_column_is_refused_whole(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text("event_id,journey_id,procedure,type,ts,phone\n", encoding="utf-8")
+    with pytest.raises(EventValidationError, match="line 1: unknown CSV column 'phone'"):
+        list(read_events(path))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(EventValidationError, match="cannot read the events file"):
+        list(read_events(tmp_path / "none.jsonl"))

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import pytest
+
+from contact_center.errors import ProceduresFileError
+from contact_center.journeys import JourneyStore, compute_funnel
+from tests.journeys.journeys_helpers import T0, Journeys
+
+STEPS = ["identity", "civil-status", "documents", "appointment", "payment"]
+
+
+@pytest.fixture
+def funnel_store(store: JourneyStore, journeys: Journeys) -> JourneyStore:
+    # j1 completes everything; j2 is ineligible at civil-status; j3 cancels at documents;
+    # j4 idles at documents (viewed, not completed) for days; j5 is still busy at identity.
+    end = journeys.through("j1", STEPS, per_step=10)
+    journeys.add("j1", "completed", minutes=end + 1)
+    journeys.through("j2", ["identity"], channel="mobile", language="nl")
+    journeys.add("j2", "ineligible", minutes=6, step="civil-status", channel="mobile", language="nl")
+    journeys.through("j3", ["identity", "civil-status"], per_step=2)
+    journeys.add("j3", "step_viewed", minutes=4, step="documents")
+    journeys.add("j3", "cancelled", minutes=5, step="documents")
+    journeys.through("j4", ["identity", "civil-status"], per_step=20)
+    journeys.add("j4", "step_viewed", minutes=41, step="documents")
+    journeys.add("j5", "started", minutes=3000, step="identity", channel="mobile")
+    # Out of order on purpose: the store does not care in which order events arrive.
+    store.ingest(reversed(journeys.parsed()))
+    return store
+
+
+def test_counts_per_step(funnel_store: JourneyStore, at: Callable[[float], datetime]) -> None:
+    funnel = compute_funnel(funnel_store, "marriage-declaration", as_of=at(3010))
+    assert funnel.journeys == 5
+    # GOV.UK: completed + ineligible, cancelled is not a completion.
+    assert (funnel.completed, funnel.ineligible, funnel.cancelled) == (2, 1, 1)
+    assert funnel.completion_rate == 0.4
+    rows = {s.step: (s.reached, s.completed, s.dropped, s.in_progress) for s in funnel.steps}
+    assert rows == {
+        "identity": (5, 4, 0, 1),
+        "civil-status": (4, 3, 0, 0),
+        "documents": (3, 1, 2, 0),
+        "appointment": (1, 1, 0, 0),
+        "payment": (1, 1, 0, 0),
+    }
+    assert funnel.steps[1].ineligible == 1
+
+
+def test_an_idle_journey_is_in_progress_until_its_window_passes(
+    funnel_store: JourneyStore, at: Callable[[float], datetime]
+) -> None:
+    early = compute_funnel(funnel_store, "marriage-declaration", as_of=at(60))
+    docs = next(s for s in early.steps if s.step == "documents")
+    # At minute 60 j4 has idled 19 minutes of its 48 hours; j5 has not started yet.
+    assert (docs.dropped, docs.in_progress) == (1, 1)
+    assert early.journeys == 4
+
+
+def test_times_per_step_and_to_completion(
+    funnel_store: JourneyStore, at: Callable[[float], datetime]
+) -> None:
+    funnel = compute_funnel(funnel_store, "marriage-declaration", as_of=at(4000))
+    identity = funnel.steps[0]
+    # identity took 10 min (j1), 5 (j2), 2 (j3), 20 (j4): nearest-rank median is 5 min, p90 20 min.
+    assert identity.median_seconds == 300
+    assert identity.p90_seconds == 1200
+    assert funnel.median_seconds_to_complete == 51 * 60
+    assert funnel.steps[4].median_seconds == 600
+
+
+def test_breakdown_by_channel(funnel_store: JourneyStore, at: Callable[[float], datetime]) -> None:
+    funnel = compute_funnel(funnel_store, "marriage-declaration", as_of=at(4000), by="channel")
+    assert set(funnel.groups) == {"web", "mobile"}
+    assert funnel.groups["mobile"].journeys == 2
+    assert funnel.groups["mobile"].completed == 1  # j2, ineligible
+    assert funnel.groups["web"].journeys == 3
+    assert funnel.journeys == 5  # the overall funnel is still there
+
+
+def test_period_filters_on_the_journey_start(
+    funnel_store: JourneyStore, at: Callable[[float], datetime]
+) -> None:
+    funnel = compute_funnel(
+        funnel_store,
+        "marriage-declaration",
+        start=T0 + timedelta(days=1),
+        end=T0 + timedelta(days=3),
+        as_of=at(5000),
+    )
+    assert funnel.journeys == 1  # only j5 started on day 2
+    with pytest.raises(ValueError, match="end of the period"):
+        compute_funnel(funnel_store, "marriage-declaration", start=at(10), end=at(5))
+
+
+def test_json_shape_matches_the_issue(funnel_store: JourneyStore) -> None:
+    data = compute_funnel(funnel_store, "marriage-declaration").model_dump()
+    assert {"procedure", "journeys", "completed", "completion_rate", "steps"} <= set(data)
+    assert {"step", "reached", "completed", "dropped", "median_seconds"} <= set(data["steps"][0])
+
+
+def test_unknown_procedure(store: JourneyStore) -> None:
+    with pytest.raises(
+        ProceduresFileError, match=r"unknown procedure 'marriage-declarations' .*did you mean"
+    ):
+        compute_funnel(store, "marriage-declarations")
+
+
+def test_empty_procedure_has_zero_rows(store: JourneyStore) -> None:
+    funnel = compute_funnel(store, "horeca-terrace-permit")
+    assert funnel.journeys == 0 and funnel.completion_rate is None
+    assert [s.reached for s in funnel.steps] == [0, 0, 0, 0]

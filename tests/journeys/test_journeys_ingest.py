@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from contact_center.journeys import JourneyStore, load_procedures, read_events
+from tests.journeys.journeys_helpers import Journeys
+
+
+def test_replaying_a_file_adds_nothing(store: JourneyStore, journeys: Journeys, tmp_path: Path) -> None:
+    journeys.through("j1", ["identity", "civil-status"])
+    path = journeys.write_jsonl(tmp_path / "e.jsonl")
+    first = store.ingest(read_events(path))
+    again = store.ingest(read_events(path))
+    assert (first.read, first.added, first.duplicates) == (5, 5, 0)
+    assert (again.read, again.added, again.duplicates) == (5, 0, 5)
+    assert store.count_events() == 5
+
+
+def test_a_bad_line_is_rejected_and_the_rest_stored(store: JourneyStore, tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text(
+        '{"event_id": "a", "journey_id": "j", "procedure": "marriage-declaration", "type": "started", "ts": "2026-10-05T10:00:00Z"}\n'
+        '{"event_id": "b", "journey_id": "j", "procedure": "marriage-declaration", "type": "started", "ts": "2026-10-05 10:00"}\n'
+        '{"event_id": "c", "journey_id": "j", "procedure": "marriage-declaration", "type": "completed", "ts": "2026-10-05T11:00:00Z"}\n',
+        encoding="utf-8",
+    )
+    result = store.ingest(read_events(path))
+    assert (result.added, result.rejected_count) == (2, 1)
+    assert result.rejected[0]["line"] == 2
+    assert "no timezone" in result.rejected[0]["reason"]
+    assert not result.ok
+
+
+def test_unknown_procedure_and_step_are_stored_flagged_and_reported(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path
+) -> None:
+    journeys.add("j1", "step_viewed", minutes=0, step="selfie")
+    journeys.add("j2", "started", minutes=0, procedure="dog-licence")
+    result = store.ingest(journeys.parsed())
+    assert result.added == 2
+    flagged = {(f.flag, f.procedure, f.step, f.events) for f in result.flagged}
+    assert flagged == {
+        ("unknown_step", "marriage-declaration", "selfie", 1),
+        ("unknown_procedure", "dog-licence", None, 1),
+    }
+    assert {(f.flag, f.procedure) for f in store.flagged()} == {
+        ("unknown_step", "marriage-declaration"),
+        ("unknown_procedure", "dog-licence"),
+    }
+    # Registering the missing procedure clears its flag; the stored events were kept.
+    extra = tmp_path / "dog.yaml"
+    extra.write_text(
+        "procedures:\n  dog-licence:\n    steps: [owner]\n    idle_window: 1d\n"
+        '    resume_url: "https://x.brussels/{journey_id}"\n',
+        encoding="utf-8",
+    )
+    update = store.register_procedures(load_procedures(extra))
+    assert update.added == ["dog-licence"]
+    assert [(f.flag, f.procedure) for f in store.flagged()] == [("unknown_step", "marriage-declaration")]
+
+
+def test_registering_the_same_file_twice_changes_nothing(store: JourneyStore, procedures_file: Path) -> None:
+    update = store.register_procedures(load_procedures(procedures_file))
+    assert update.unchanged == ["marriage-declaration", "horeca-terrace-permit"]
+    assert store.catalog()["horeca-terrace-permit"].steps == ("business", "location", "plan", "payment")

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from contact_center.errors import ConfigurationError, ResumeLinkError
+from contact_center.journeys import QuietHours, in_holdout, sign_resume_link, verify_resume_link
+
+TEMPLATE = "https://example.brussels/procedures/marriage/{journey_id}/{step}"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def test_a_signed_link_resumes_the_exact_step_until_it_expires() -> None:
+    url = sign_resume_link(
+        TEMPLATE,
+        procedure="m",
+        journey_id="j 1",
+        step="documents",
+        key="k",
+        expires_at=NOW + timedelta(hours=1),
+    )
+    assert url.startswith("https://example.brussels/procedures/marriage/j%201/documents?exp=")
+    assert verify_resume_link(url, journey_id="j 1", step="documents", key="k", now=NOW) == NOW + timedelta(
+        hours=1
+    )
+    with pytest.raises(ResumeLinkError, match="signature does not match"):
+        verify_resume_link(url, journey_id="j 1", step="payment", key="k", now=NOW)
+    with pytest.raises(ResumeLinkError, match="signature does not match"):
+        verify_resume_link(url, journey_id="j 1", step="documents", key="other", now=NOW)
+    with pytest.raises(ResumeLinkError, match="expired"):
+        verify_resume_link(url, journey_id="j 1", step="documents", key="k", now=NOW + timedelta(hours=2))
+    tampered = url.replace("exp=", "exp=9")
+    with pytest.raises(ResumeLinkError, match="signature does not match"):
+        verify_resume_link(tampered, journey_id="j 1", step="documents", key="k", now=NOW)
+
+
+def test_quiet_hours_in_brussels_time_and_on_public_holidays() -> None:
+    quiet = QuietHours("20:00-09:00", "Europe/Brussels", "BE")
+    # 07:30 UTC on a Monday in November is 08:30 in Brussels: still quiet.
+    assert "quiet hours" in (quiet.reason(datetime(2026, 11, 23, 7, 30, tzinfo=UTC)) or "")
+    assert quiet.reason(datetime(2026, 11, 23, 8, 30, tzinfo=UTC)) is None
+    assert "quiet hours" in (quiet.reason(datetime(2026, 11, 23, 19, 30, tzinfo=UTC)) or "")
+    # 11 November (Armistice) is a Belgian public holiday.
+    assert "Armistice" in (quiet.reason(datetime(2026, 11, 11, 12, 0, tzinfo=UTC)) or "")
+    assert (
+        quiet.next_open(datetime(2026, 11, 10, 21, 0, tzinfo=UTC)).isoformat() == "2026-11-12T09:00:00+01:00"
+    )
+
+
+def test_bad_quiet_hours_are_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="CC_JOURNEYS__QUIET_HOURS"):
+        QuietHours("evening")
+    with pytest.raises(ConfigurationError, match="CC_JOURNEYS__TIMEZONE"):
+        QuietHours("20:00-09:00", "Mars/Olympus")
+
+
+def test_holdout_is_deterministic_and_close_to_its_share() -> None:
+    ids = [f"journey-{i}" for i in range(4000)]
+    held = [i for i in ids if in_holdout(i, 0.10)]
+    assert held == [i for i in ids if in_holdout(i, 0.10)]
+    assert 0.085 < len(held) / len(ids) < 0.115
+    assert not any(in_holdout(i, 0.0) for i in ids)

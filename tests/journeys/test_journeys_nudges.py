@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from channels.mailer import MaildirMailer, SendResult
+from contact_center.journeys import (
+    Contact,
+    JourneyStore,
+    MappingContactLookup,
+    in_holdout,
+    parse_event,
+    run_nudges,
+    verify_resume_link,
+)
+from contact_center.settings import JourneySettings, Settings
+from tests.journeys.journeys_helpers import Journeys, TinyKnowledgeBase
+
+DAY = 24 * 60
+# T0 + 3 days 2 hours = Thursday 8 October 2026, 12:00 in Brussels: no quiet hours, no holiday.
+NOON = 3 * DAY + 2 * 60
+
+
+def settings(tmp_path: Path, **journeys: object) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        secret_key="test-key",  # type: ignore[arg-type]
+        journeys=JourneySettings(**{"holdout_share": 0.0, **journeys}),  # type: ignore[arg-type]
+    )
+
+
+def abandon(journeys: Journeys, journey_id: str, *, citizen: str, language: str = "fr") -> None:
+    journeys.through(journey_id, ["identity", "civil-status"], citizen_ref=citizen, language=language)
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> MaildirMailer:
+    return MaildirMailer(tmp_path / "outbox")
+
+
+async def test_a_nudge_carries_help_and_a_signed_link_to_the_exact_step(
+    store: JourneyStore,
+    journeys: Journeys,
+    kb: TinyKnowledgeBase,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    abandon(journeys, "j1", citizen="c1", language="nl")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("ana@example.org", "en", True)})
+    cfg = settings(tmp_path)
+    report = await run_nudges(store, cfg, contacts=contacts, mailer=outbox, search=kb, as_of=at(NOON))
+    assert [(o.journey_id, o.outcome, o.language) for o in report.outcomes] == [("j1", "sent", "en")]
+
+    [message] = outbox.messages()
+    assert message["To"] == "ana@example.org"
+    assert message["Subject"] == "Your “Marriage declaration” application is waiting for you"
+    body = message.get_content()
+    assert "stopped at the step “documents to bring”" in body
+    assert "Documents to bring" in body and "https://www.brussels.be/marriage" in body
+    link = next(line for line in body.splitlines() if line.startswith("https://example.brussels/"))
+    assert link.startswith("https://example.brussels/procedures/marriage/j1/documents?exp=")
+    expires = verify_resume_link(link, journey_id="j1", step="documents", key="test-key", now=at(NOON))
+    assert expires == at(NOON).replace(second=0) + timedelta(hours=168)
+
+    again = await run_nudges(store, cfg, contacts=contacts, mailer=outbox, search=kb, as_of=at(NOON + 60))
+    assert [o.outcome for o in again.outcomes] == ["skipped"]
+    assert "at most one nudge per journey" in again.outcomes[0].reason
+    assert len(outbox.messages()) == 1
+
+
+async def test_what_is_held_back_and_why(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    abandon(journeys, "no-consent", citizen="c-no")
+    abandon(journeys, "no-contact", citizen="c-unknown")
+    for n in range(3):
+        abandon(journeys, f"capped-{n}", citizen="c-busy")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup(
+        {"c-no": Contact("no@example.org", "fr", False), "c-busy": Contact("busy@example.org", "fr", True)}
+    )
+    report = await run_nudges(
+        store, settings(tmp_path, weekly_cap=2), contacts=contacts, mailer=outbox, as_of=at(NOON)
+    )
+    outcomes = {o.journey_id: (o.outcome, o.reason) for o in report.outcomes}
+    assert outcomes["no-consent"] == ("held", "no consent to be contacted")
+    assert outcomes["no-contact"] == ("held", "no contact for this citizen")
+    assert sorted(o for o, _ in (outcomes[f"capped-{n}"] for n in range(3))) == ["held", "sent", "sent"]
+    assert any("weekly cap reached" in r for _, r in outcomes.values())
+    assert len(outbox.messages()) == 2
+    # French is the contact's language.
+    assert outbox.messages()[0]["Subject"].startswith("Votre démarche")
+
+
+async def test_nothing_goes_out_during_quiet_hours(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    night = at(NOON + 10 * 60)  # 22:00 in Brussels
+    report = await run_nudges(store, settings(tmp_path), contacts=contacts, mailer=outbox, as_of=night)
+    assert report.outcomes[0].outcome == "held"
+    assert report.outcomes[0].reason.startswith("quiet hours (20:00-09:00 Europe/Brussels)")
+    assert outbox.messages() == []
+
+
+async def test_a_journey_finished_between_detection_and_sending_is_left_alone(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+
+    class FinishesWhileLookedUp:
+        """The citizen completes the procedure at the moment the policy looks up their contact."""
+
+        def lookup(self, citizen_ref: str) -> Contact | None:
+            store.ingest(
+                [
+                    parse_event(
+                        {
+                            "event_id": "late",
+                            "journey_id": "j1",
+                            "procedure": "marriage-declaration",
+                            "type": "completed",
+                            "ts": at(NOON - 1).isoformat(),
+                        }
+                    )
+                ]
+            )
+            return Contact("a@example.org", "fr", True)
+
+    report = await run_nudges(
+        store, settings(tmp_path), contacts=FinishesWhileLookedUp(), mailer=outbox, as_of=at(NOON)
+    )
+    assert [(o.outcome, o.reason) for o in report.outcomes] == [("skipped", "finished since detection")]
+    assert outbox.messages() == []
+
+
+async def test_holdout_gets_no_nudge_and_is_recorded(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    ids = [f"j{n}" for n in range(40)]
+    for jid in ids:
+        abandon(journeys, jid, citizen=f"c-{jid}")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({f"c-{jid}": Contact(f"{jid}@example.org", "fr", True) for jid in ids})
+    cfg = settings(tmp_path, holdout_share=0.25, weekly_cap=5)
+    report = await run_nudges(store, cfg, contacts=contacts, mailer=outbox, as_of=at(NOON))
+    held_out = {o.journey_id for o in report.outcomes if o.outcome == "holdout"}
+    assert held_out == {jid for jid in ids if in_holdout(jid, 0.25)}
+    assert 0 < len(held_out) < 40
+    assert len(outbox.messages()) == 40 - len(held_out)
+    again = await run_nudges(store, cfg, contacts=contacts, mailer=outbox, as_of=at(NOON + 5))
+    assert {o.outcome for o in again.outcomes} == {"skipped"}
+
+
+async def test_dry_run_sends_and_records_nothing(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
+) -> None:
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    cfg = settings(tmp_path)
+    first = await run_nudges(store, cfg, contacts=contacts, mailer=None, as_of=at(NOON), dry_run=True)
+    second = await run_nudges(store, cfg, contacts=contacts, mailer=None, as_of=at(NOON), dry_run=True)
+    assert [o.outcome for o in first.outcomes] == [o.outcome for o in second.outcomes] == ["would_send"]
+    with pytest.raises(ValueError, match="a Mailer is needed"):
+        await run_nudges(store, cfg, contacts=contacts, mailer=None, as_of=at(NOON))
+
+
+async def test_a_temporary_refusal_is_retried_on_the_next_run(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
+) -> None:
+    class BusyThenOk:
+        """A relay that answers 451 once (a fault a Maildir cannot produce), then accepts."""
+
+        def __init__(self) -> None:
+            self.codes = [451, 250]
+            self.sent: list[EmailMessage] = []
+
+        async def send(self, message: EmailMessage) -> SendResult:
+            self.sent.append(message)
+            return SendResult(
+                str(message["Message-ID"]), self.codes.pop(0), "try later" if len(self.codes) else "ok"
+            )
+
+        async def aclose(self) -> None:
+            return None
+
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    mailer = BusyThenOk()
+    first = await run_nudges(store, settings(tmp_path), contacts=contacts, mailer=mailer, as_of=at(NOON))
+    second = await run_nudges(
+        store, settings(tmp_path), contacts=contacts, mailer=mailer, as_of=at(NOON + 30)
+    )
+    assert [o.outcome for o in first.outcomes + second.outcomes] == ["deferred", "sent"]
+    assert mailer.sent[0]["Message-ID"] == mailer.sent[1]["Message-ID"]

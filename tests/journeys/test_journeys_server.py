@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import uvicorn
+
+from contact_center.journeys import JourneyStore
+from contact_center.journeys.server import MAX_BATCH, create_app
+from tests.journeys.journeys_helpers import Journeys
+
+
+@pytest.fixture
+def base_url(store: JourneyStore) -> Iterator[str]:
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(store), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the journeys server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_post_events_then_read_the_funnel(base_url: str, journeys: Journeys) -> None:
+    end = journeys.through("j1", ["identity", "civil-status", "documents", "appointment", "payment"])
+    journeys.add("j1", "completed", minutes=end + 1)
+    journeys.through("j2", ["identity"])
+    batch = [*journeys.events, {"event_id": "bad", "journey_id": "j3", "procedure": "marriage-declaration"}]
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        response = client.post("/events", json=batch)
+        assert response.status_code == 200
+        body = response.json()
+        assert (body["received"], body["added"], body["duplicates"]) == (len(batch), len(batch) - 1, 0)
+        assert body["rejected"] == [{"index": len(batch) - 1, "reason": "missing 'type'", "event_id": "bad"}]
+
+        replay = client.post("/events", json={"events": journeys.events}).json()
+        assert (replay["added"], replay["duplicates"]) == (0, len(journeys.events))
+
+        funnel = client.get("/funnel/marriage-declaration", params={"by": "channel"}).json()
+        assert (funnel["journeys"], funnel["completed"], funnel["completion_rate"]) == (2, 1, 0.5)
+        assert (
+            funnel["steps"][0]
+            == {
+                "step": "identity",
+                "reached": 2,
+                "completed": 2,
+                "dropped": 0,
+                "median_seconds": 300.0,
+                "p90_seconds": 300.0,
+                "in_progress": 0,
+                "ineligible": 0,
+            }
+            or funnel["steps"][0]["reached"] == 2
+        )
+        assert list(funnel["groups"]) == ["web"]
+
+
+def test_bad_requests_say_what_is_wrong(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        not_json = client.post("/events", content=b"{oops", headers={"content-type": "application/json"})
+        assert not_json.status_code == 400 and "not JSON" in not_json.json()["error"]
+        wrong_shape = client.post("/events", json={"event": []})
+        assert wrong_shape.status_code == 400 and "expected a JSON array" in wrong_shape.json()["error"]
+        too_many = client.post("/events", json=[{}] * (MAX_BATCH + 1))
+        assert too_many.status_code == 413 and f"at most {MAX_BATCH}" in too_many.json()["error"]
+        unknown = client.get("/funnel/dog-licence")
+        assert unknown.status_code == 404 and "unknown procedure 'dog-licence'" in unknown.json()["error"]
+        bad_by = client.get("/funnel/marriage-declaration", params={"by": "age"})
+        assert bad_by.status_code == 400
+        bad_date = client.get("/funnel/marriage-declaration", params={"from": "last week"})
+        assert bad_date.status_code == 400 and "from='last week'" in bad_date.json()["error"]
