@@ -194,10 +194,22 @@ def search(
 def ask(
     question: Annotated[str, typer.Argument(help="The citizen's question.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+    conversation: Annotated[
+        str | None,
+        typer.Option(
+            "--conversation",
+            help="Ask within this stored conversation (follow-ups, handoff); 'new' starts one and prints its id.",
+        ),
+    ] = None,
 ) -> None:
     """Answer a question with citations, or abstain and say where to turn."""
     with _center() as cc:
-        answer = cc.ask(question)
+        if conversation is None:
+            answer = cc.ask(question)
+        else:
+            conv = cc.conversation(None if conversation == "new" else conversation, channel="cli")
+            answer = conv.ask(question)
+            typer.echo(f"conversation: {conv.id}", err=True)
     if json_output:
         typer.echo(answer.model_dump_json(indent=2))
     else:
@@ -222,6 +234,50 @@ def demo(
         for question in questions or DEMO_QUESTIONS:
             typer.secho(f"\n? {question}", bold=True)
             _print_answer(cc.ask(question))
+
+
+@app.command()
+@_errors
+def chat(
+    conversation: Annotated[
+        str | None, typer.Option("--conversation", help="Continue this stored conversation.")
+    ] = None,
+    channel: Annotated[str, typer.Option(help="Channel recorded with a new conversation.")] = "cli",
+) -> None:
+    """A plain chat in the terminal: follow-ups, clarify and handoff as on the portal (/quit to leave)."""
+    from contact_center.errors import InvalidQuestionError
+
+    with _center() as cc:
+        conv = cc.conversation(conversation, channel=channel)
+        typer.secho(
+            f"conversation {conv.id} · /resume hands back to the bot after a handoff · /quit or Ctrl-D to leave",
+            fg=typer.colors.BLUE,
+            err=True,
+        )
+        while True:
+            try:
+                line = input("> ")
+            except (EOFError, KeyboardInterrupt):
+                typer.echo("", err=True)
+                break
+            command = line.strip().lower()
+            if command in {"/quit", "/exit", "/q"}:
+                break
+            if command == "/resume":
+                conv.resume_bot()
+                typer.secho("the bot answers again", fg=typer.colors.BLUE, err=True)
+                continue
+            if not command:
+                continue
+            try:
+                answer = conv.ask(line)
+            except InvalidQuestionError as exc:
+                typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+                continue
+            _print_answer(answer)
+            if answer.decision == "handoff" and conv.handoff_packet is not None:
+                typer.secho("handed over to an agent: the bot is paused", fg=typer.colors.MAGENTA, err=True)
+        typer.echo(f"conversation: {conv.id}", err=True)
 
 
 def _mount(module: str, name: str, help_text: str) -> None:

@@ -46,6 +46,37 @@ _PHRASES: dict[str, dict[str, str]] = {
         "ro": "Această informație este disponibilă doar în {doc_language}; iată ce spune pagina „{title}”:",
         "ar": "هذه المعلومة متوفرة فقط باللغة {doc_language}؛ هذا ما تقوله صفحة «{title}»:",
     },
+    "clarify": {
+        "fr": "Votre question peut concerner plusieurs démarches. Laquelle vous intéresse ?",
+        "nl": "Uw vraag kan over meerdere procedures gaan. Welke bedoelt u?",
+        "en": "Your question may be about several procedures. Which one do you mean?",
+        "de": "Ihre Frage kann mehrere Verfahren betreffen. Welches meinen Sie?",
+        "es": "Su pregunta puede referirse a varios trámites. ¿Cuál le interesa?",
+        "it": "La sua domanda può riguardare diverse procedure. Quale le interessa?",
+    },
+    "handoff": {
+        "fr": "Je transmets votre demande à un agent de la Ville de Bruxelles, qui vous répondra ici. Vous pouvez aussi nous appeler au 02 279 22 11.",
+        "nl": "Ik geef uw vraag door aan een medewerker van de Stad Brussel, die u hier zal antwoorden. U kunt ons ook bellen op 02 279 22 11.",
+        "en": "I am passing your request to an agent of the City of Brussels, who will answer you here. You can also call us on 02 279 22 11.",
+        "de": "Ich leite Ihre Anfrage an einen Mitarbeiter der Stadt Brüssel weiter, der Ihnen hier antworten wird. Sie können uns auch unter 02 279 22 11 anrufen.",
+        "es": "Transmito su solicitud a un agente de la Ciudad de Bruselas, que le responderá aquí. También puede llamarnos al 02 279 22 11.",
+        "it": "Trasmetto la sua richiesta a un operatore della Città di Bruxelles, che le risponderà qui. Può anche chiamarci allo 02 279 22 11.",
+    },
+    "handoff_complaint": {
+        "fr": "Je suis désolé que vous soyez mécontent. Je transmets votre remarque à un agent de la Ville de Bruxelles, qui vous répondra ici.",
+        "nl": "Het spijt me dat u ontevreden bent. Ik geef uw opmerking door aan een medewerker van de Stad Brussel, die u hier zal antwoorden.",
+        "en": "I am sorry you are unhappy. I am passing your remark to an agent of the City of Brussels, who will answer you here.",
+    },
+    "smalltalk": {
+        "fr": "Avec plaisir. Posez-moi votre question sur une démarche de la Ville de Bruxelles.",
+        "nl": "Graag gedaan. Stel me uw vraag over een procedure van de Stad Brussel.",
+        "en": "You are welcome. Ask me your question about a City of Brussels procedure.",
+    },
+    "handoff_waiting": {
+        "fr": "Un agent a été prévenu et vous répondra ici ; votre message lui est transmis.",
+        "nl": "Een medewerker is verwittigd en zal u hier antwoorden; uw bericht wordt aan hem doorgegeven.",
+        "en": "An agent has been notified and will answer you here; your message has been passed on.",
+    },
     "source": {
         "fr": "Source : {title}",
         "nl": "Bron: {title}",
