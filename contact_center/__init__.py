@@ -7,7 +7,7 @@ The public API::
     cc.ingest([sample_knowledge_base()])
     answer = cc.ask("Combien coûte une carte d'identité ?")
 
-``ContactCenter`` is imported lazily so that ``import contact_center`` stays fast and the lower packages
+``ContactCenter``, ``Conversation`` and ``HandoffPacket`` are imported lazily so that ``import contact_center`` stays fast and the lower packages
 (knowledge_base, channels, campaigns) can import the leaf modules without a cycle.
 """
 
@@ -37,7 +37,9 @@ from contact_center.models import (
 from contact_center.settings import Settings
 
 if TYPE_CHECKING:
+    from contact_center.conversation import Conversation
     from contact_center.facade import ContactCenter
+    from contact_center.storage.records import HandoffPacket
 
 __version__ = "0.1.0"
 
@@ -47,10 +49,12 @@ __all__ = [
     "ConfigurationError",
     "ContactCenter",
     "ContactCenterError",
+    "Conversation",
     "DataDirError",
     "Decision",
     "Document",
     "FailedDocument",
+    "HandoffPacket",
     "Hit",
     "IndexMismatchError",
     "IngestError",
@@ -71,9 +75,16 @@ def sample_knowledge_base() -> Any:
     return sample_path()
 
 
-def __getattr__(name: str) -> Any:
-    if name == "ContactCenter":
-        from contact_center.facade import ContactCenter
+_LAZY = {
+    "ContactCenter": "contact_center.facade",
+    "Conversation": "contact_center.conversation",
+    "HandoffPacket": "contact_center.storage.records",
+}
 
-        return ContactCenter
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'contact_center' has no attribute {name!r}")
