@@ -1,0 +1,316 @@
+"""Contacts: CSV import validated row by row, and the suppression list every send respects.
+
+A bad row is reported with its line number and reason and the good rows are still imported; a
+re-import updates contacts by e-mail address and never duplicates them.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.engine import Engine
+
+from campaigns.tables import contacts, suppressions
+from contact_center.errors import ContactImportError
+
+__all__ = [
+    "CORE_FIELDS",
+    "Contact",
+    "ImportReport",
+    "RowError",
+    "SuppressionReason",
+    "import_contacts",
+    "is_suppressed",
+    "iter_contacts",
+    "list_suppressions",
+    "normalize_email",
+    "suppress",
+    "unsuppress",
+]
+
+SuppressionReason = Literal["unsubscribed", "hard-bounce", "manual"]
+
+CORE_FIELDS: tuple[str, ...] = (
+    "email",
+    "first_name",
+    "last_name",
+    "language",
+    "nationality",
+    "permit_type",
+    "permit_expires",
+    "postcode",
+    "consent",
+)
+_LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+_TRUE = {"1", "true", "yes", "y", "oui", "ja", "x"}
+_FALSE = {"", "0", "false", "no", "n", "non", "nee"}
+_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A resident the Foreigners' Office may write to."""
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    language: str = ""
+    nationality: str = ""
+    permit_type: str = ""
+    permit_expires: date | None = None
+    postcode: str = ""
+    consent: bool = False
+    attributes: dict[str, str] = field(default_factory=dict)
+    id: int = 0
+
+    def get(self, name: str) -> Any:
+        """A core field or, failing that, an attribute (``None`` when absent)."""
+        if name in CORE_FIELDS:
+            return getattr(self, name)
+        return self.attributes.get(name)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """A CSV row that was not imported: its physical line number and why."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    """What an import did: rows inserted, rows updated, rows rejected (with reasons)."""
+
+    inserted: int = 0
+    updated: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        """Rows that are now in the contacts table (new or updated)."""
+        return self.inserted + self.updated
+
+
+def normalize_email(address: str) -> str:
+    """Validate an e-mail address's syntax and return its normalised form (lower-cased domain and local part).
+
+    Raises ``ValueError`` with the validator's explanation for a malformed address.
+    """
+    try:
+        info = validate_email(address.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+    # Mailboxes are case-insensitive in practice; lower-casing is what makes re-imports match.
+    return info.normalized.lower()
+
+
+def _parse_row(raw: dict[str, str]) -> dict[str, Any]:
+    raw_email = (raw.get("email") or "").strip()
+    try:
+        email = normalize_email(raw_email)
+    except ValueError as exc:
+        raise ValueError(f"email {raw_email!r}: {exc}") from None
+    language = (raw.get("language") or "").strip().lower()
+    if language and not _LANGUAGE.match(language):
+        raise ValueError(f"language {language!r} is not an ISO 639 code such as 'fr', 'nl' or 'en'")
+    expires_raw = (raw.get("permit_expires") or "").strip()
+    expires: date | None = None
+    if expires_raw:
+        try:
+            expires = date.fromisoformat(expires_raw)
+        except ValueError:
+            raise ValueError(f"permit_expires {expires_raw!r} is not an ISO date (YYYY-MM-DD)") from None
+    consent_raw = (raw.get("consent") or "").strip().lower()
+    if consent_raw in _TRUE:
+        consent = True
+    elif consent_raw in _FALSE:
+        consent = False
+    else:
+        raise ValueError(f"consent {consent_raw!r} is not yes/no (true/false, 1/0, oui/non, ja/nee)")
+    attributes = {
+        k.strip(): (v or "").strip()
+        for k, v in raw.items()
+        if k is not None and k.strip() and k.strip() not in CORE_FIELDS
+    }
+    return {
+        "email": email,
+        "first_name": (raw.get("first_name") or "").strip(),
+        "last_name": (raw.get("last_name") or "").strip(),
+        "language": language,
+        "nationality": (raw.get("nationality") or "").strip().upper(),
+        "permit_type": (raw.get("permit_type") or "").strip(),
+        "permit_expires": expires,
+        "postcode": (raw.get("postcode") or "").strip(),
+        "consent": consent,
+        "attributes": attributes,
+    }
+
+
+def _upsert(engine: Engine, rows: list[dict[str, Any]], report: ImportReport) -> None:
+    if not rows:
+        return
+    now = time.time()
+    with engine.begin() as conn:
+        existing = set(
+            conn.scalars(sa.select(contacts.c.email).where(contacts.c.email.in_([r["email"] for r in rows])))
+        )
+        if engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(contacts)
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(contacts)
+        update_cols = {c: stmt.excluded[c] for c in (*CORE_FIELDS[1:], "attributes", "updated_at")}
+        stmt = stmt.on_conflict_do_update(index_elements=["email"], set_=update_cols)
+        conn.execute(stmt, [{**r, "updated_at": now, "soft_bounces": 0} for r in rows])
+    report.updated += sum(1 for r in rows if r["email"] in existing)
+    report.inserted += sum(1 for r in rows if r["email"] not in existing)
+
+
+def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
+    """Import a residents CSV (header row required; ``email`` column required; extra columns become attributes).
+
+    Rows are validated one by one: a bad row lands in ``report.errors`` with its line number and the
+    good rows are imported. Contacts are matched by normalised e-mail, so a re-import updates them.
+    A duplicate address within the file keeps its last row.
+
+    Example::
+
+        report = import_contacts(engine, "residents.csv")
+        for error in report.errors:
+            print(error)          # line 7: permit_expires '2026-13-01' is not an ISO date (YYYY-MM-DD)
+    """
+    path = Path(path)
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ContactImportError(
+            f"cannot read contacts file {path}: {exc.strerror}. Check the path."
+        ) from None
+    report = ImportReport()
+    with fh:
+        sample = fh.read(4096)
+        fh.seek(0)
+        try:
+            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
+        except csv.Error:
+            dialect = csv.excel
+        reader = csv.DictReader(fh, dialect=dialect)
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if "email" not in header:
+            raise ContactImportError(
+                f"{path}: no 'email' column in the header {header!r}. The first row must name the columns "
+                "(email, first_name, last_name, language, nationality, permit_type, permit_expires, postcode, consent, ...)."
+            )
+        reader.fieldnames = header
+        pending: dict[str, dict[str, Any]] = {}
+        try:
+            for raw in reader:
+                line = reader.line_num
+                if None in raw:
+                    report.errors.append(RowError(line, "more values than columns in the header"))
+                    continue
+                try:
+                    row = _parse_row(raw)
+                except ValueError as exc:
+                    report.errors.append(RowError(line, str(exc)))
+                    continue
+                pending[row["email"]] = row
+                if len(pending) >= _BATCH:
+                    _upsert(engine, list(pending.values()), report)
+                    pending.clear()
+        except (csv.Error, UnicodeDecodeError) as exc:
+            report.errors.append(
+                RowError(reader.line_num, f"unreadable CSV: {exc}; rows after it were skipped")
+            )
+        _upsert(engine, list(pending.values()), report)
+    return report
+
+
+def _contact_from_row(row: Any) -> Contact:
+    return Contact(
+        id=row.id,
+        email=row.email,
+        first_name=row.first_name,
+        last_name=row.last_name,
+        language=row.language,
+        nationality=row.nationality,
+        permit_type=row.permit_type,
+        permit_expires=row.permit_expires,
+        postcode=row.postcode,
+        consent=bool(row.consent),
+        attributes=dict(row.attributes or {}),
+    )
+
+
+def iter_contacts(
+    engine: Engine, *, emails: Iterable[str] | None = None, chunk: int = 2000
+) -> Iterator[Contact]:
+    """Stream contacts ordered by id, ``chunk`` rows per query, so a million contacts never sit in memory."""
+    wanted = list(emails) if emails is not None else None
+    last_id = 0
+    while True:
+        query = sa.select(contacts).where(contacts.c.id > last_id).order_by(contacts.c.id).limit(chunk)
+        if wanted is not None:
+            query = query.where(contacts.c.email.in_(wanted))
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        for row in rows:
+            yield _contact_from_row(row)
+        last_id = rows[-1].id
+
+
+def suppress(engine: Engine, email: str, reason: SuppressionReason, detail: str = "") -> bool:
+    """Add an address to the suppression list; returns False when it was already there (idempotent)."""
+    address = normalize_email(email)
+    with engine.begin() as conn:
+        if conn.scalar(sa.select(suppressions.c.email).where(suppressions.c.email == address)) is not None:
+            return False
+        conn.execute(
+            suppressions.insert().values(email=address, reason=reason, detail=detail, created_at=time.time())
+        )
+    return True
+
+
+def unsuppress(engine: Engine, email: str) -> bool:
+    """Remove an address from the suppression list (a resident who re-subscribed); False if absent."""
+    address = normalize_email(email)
+    with engine.begin() as conn:
+        return bool(conn.execute(suppressions.delete().where(suppressions.c.email == address)).rowcount)
+
+
+def is_suppressed(engine: Engine, email: str) -> bool:
+    """Whether sends to this address are blocked."""
+    with engine.connect() as conn:
+        return (
+            conn.scalar(sa.select(suppressions.c.email).where(suppressions.c.email == email.lower()))
+            is not None
+        )
+
+
+def list_suppressions(engine: Engine) -> list[tuple[str, str, str]]:
+    """Every suppressed address as (email, reason, detail), sorted by address."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(suppressions.c.email, suppressions.c.reason, suppressions.c.detail).order_by(
+                suppressions.c.email
+            )
+        ).all()
+    return [(r.email, r.reason, r.detail) for r in rows]

@@ -1,0 +1,124 @@
+"""One-click unsubscribe (RFC 8058): HMAC-signed tokens and the HTTP endpoint that honours them.
+
+Every campaign message carries ``List-Unsubscribe: <https://.../unsubscribe?t=TOKEN>, <mailto:...>`` and
+``List-Unsubscribe-Post: List-Unsubscribe=One-Click``. A mail client's one-click POST to the URL
+suppresses the address; a GET only shows a confirmation button, because link scanners fetch URLs without
+the resident asking. Repeating the request is harmless (idempotent).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from contact_center.errors import CampaignError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from starlette.applications import Starlette
+
+__all__ = ["InvalidTokenError", "make_token", "unsubscribe_app", "unsubscribe_links", "verify_token"]
+
+
+class InvalidTokenError(CampaignError):
+    """An unsubscribe token that is malformed or whose signature does not match."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(secret: str, payload: bytes) -> bytes:
+    return hmac.new(secret.encode(), b"unsubscribe\x00" + payload, hashlib.sha256).digest()[:16]
+
+
+def make_token(secret: str, email: str, campaign: str) -> str:
+    """A URL-safe token naming the address and campaign, signed with the library's secret key."""
+    payload = f"{campaign}\x00{email}".encode()
+    return f"{_b64(payload)}.{_b64(_signature(secret, payload))}"
+
+
+def verify_token(secret: str, token: str) -> tuple[str, str]:
+    """Check a token's signature and return ``(email, campaign)``; raises :class:`InvalidTokenError`."""
+    try:
+        payload_part, signature_part = token.strip().split(".", 1)
+        payload = _unb64(payload_part)
+        signature = _unb64(signature_part)
+        campaign, email = payload.decode().split("\x00", 1)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidTokenError(
+            "malformed unsubscribe token; use the link from the e-mail as it is"
+        ) from None
+    if not hmac.compare_digest(signature, _signature(secret, payload)):
+        raise InvalidTokenError(
+            "unsubscribe token signature does not match; the link was altered or the key changed"
+        )
+    return email, campaign
+
+
+def unsubscribe_links(base_url: str, mailto: str, token: str) -> tuple[str, str]:
+    """The https and mailto forms of the List-Unsubscribe header for one token."""
+    separator = "&" if "?" in base_url else "?"
+    # Tokens are URL-safe base64 and '.', so only the space needs escaping.
+    return f"{base_url}{separator}t={token}", f"mailto:{mailto}?subject=unsubscribe%20{token}"
+
+
+_PAGE = """<!doctype html><html lang="fr"><meta charset="utf-8"><title>{title}</title>
+<body><p>{body}</p></body></html>"""
+_CONFIRM = """<!doctype html><html lang="fr"><meta charset="utf-8"><title>Désinscription / Uitschrijven</title>
+<body><form method="post"><input type="hidden" name="t" value="{token}">
+<p>Ne plus recevoir ces messages ? / Deze berichten niet meer ontvangen?</p>
+<button type="submit">Se désinscrire / Uitschrijven</button></form></body></html>"""
+
+
+def unsubscribe_app(
+    engine: Engine, secret: str, *, on_unsubscribe: Callable[[str, str], None] | None = None
+) -> Starlette:
+    """The Starlette app serving ``/unsubscribe`` (GET: confirmation form; POST: suppress, RFC 8058).
+
+    Run it with ``uvicorn`` (the CLI's ``campaigns unsubscribe-server`` does). ``on_unsubscribe`` is
+    called with ``(email, campaign)`` after each new suppression.
+    """
+    from html import escape
+    from urllib.parse import parse_qs
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, PlainTextResponse, Response
+    from starlette.routing import Route
+
+    from campaigns.contacts import suppress
+
+    async def handle(request: Request) -> Response:
+        token = request.query_params.get("t", "")
+        if request.method == "POST" and not token:
+            # Parsed by hand: starlette's form parser needs python-multipart, which we do not depend on.
+            fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+            token = fields.get("t", [""])[0]
+        if not token:
+            return PlainTextResponse(
+                "missing token: use the unsubscribe link from the e-mail", status_code=400
+            )
+        try:
+            email, campaign = verify_token(secret, token)
+        except InvalidTokenError as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        if request.method == "GET":
+            return HTMLResponse(_CONFIRM.format(token=escape(token)))
+        if suppress(engine, email, "unsubscribed", f"one-click from campaign {campaign}") and on_unsubscribe:
+            on_unsubscribe(email, campaign)
+        return HTMLResponse(
+            _PAGE.format(
+                title="Désinscrit / Uitgeschreven",
+                body="Vous ne recevrez plus ces messages. / U ontvangt deze berichten niet meer.",
+            )
+        )
+
+    return Starlette(routes=[Route("/unsubscribe", handle, methods=["GET", "POST"])])

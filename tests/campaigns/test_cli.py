@@ -1,0 +1,137 @@
+"""The ``campaigns`` command group as a user runs it (typer's CliRunner, settings through CC_* variables)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import campaigns
+from campaigns.cli import app
+from tests.campaigns.helpers import resident, write_csv
+
+
+def test_full_flow_from_the_command_line(tmp_path: Path, templates_dir: Path) -> None:
+    env = {
+        "CC_DATA_DIR": str(tmp_path / "data"),
+        "CC_SECRET_KEY": "k",
+        "CC_CAMPAIGNS__RATE_PER_SECOND": "500",
+    }
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args), env=env)
+        return result.exit_code, result.output
+
+    rows = [
+        resident(1, "nl"),
+        resident(2, "fr"),
+        resident(3, "en", permit_expires="31/12/2026"),
+        resident(4, "tr"),
+    ]
+    code, out = run("contacts", "import", str(write_csv(tmp_path / "residents.csv", rows)))
+    assert code == 3
+    assert (
+        "3 new, 0 updated, 1 rejected" in out
+        and "line 4: permit_expires '31/12/2026' is not an ISO date" in out
+    )
+    segment = 'permit_expires within 60 days and language in ("nl", "fr", "tr")'
+    assert run("segment", "count", segment) == (0, "3\n")
+    code, out = run("segment", "count", 'languge = "fr"')
+    assert code == 1 and "line 1, col 1: unknown field 'languge' (did you mean 'language'?)" in out
+    code, out = run(
+        "create",
+        "renewal-2026-12",
+        "--segment",
+        segment,
+        "--templates",
+        str(templates_dir),
+        "--from",
+        "Bureau des étrangers <etrangers@example.brussels>",
+    )
+    assert code == 0, out
+    code, out = run("preview", "renewal-2026-12", "--contact", "resident4@example.org")
+    assert code == 0 and "Content-Language: fr, nl" in out
+    code, out = run("schedule", "renewal-2026-12", "--window", "daily 00:00-23:59", "--rate", "500/s")
+    assert code == 0 and "3 recipients (0 suppressed)" in out, out
+    code, out = run("schedule", "renewal-2026-12", "--at", "2020-01-01 09:00")
+    assert code == 1 and "--confirm-late" in out
+    code, out = run("run", "--once")
+    assert code == 0 and "sent 3," in out, out
+    code, out = run("status", "renewal-2026-12", "--json")
+    status = json.loads(out)
+    assert status["campaign"] == "renewal-2026-12"
+    assert status["counts"] == {
+        "pending": 0,
+        "claimed": 0,
+        "sent": 3,
+        "deferred": 0,
+        "failed": 0,
+        "suppressed": 0,
+    }
+    assert status["uncertain"] == 0 and set(status["by_language"]) == {"nl", "fr", "fr+nl"}
+    code, out = run("status", "renewal-2026-12")
+    assert code == 0 and "finished" in out and "fr+nl" in out
+    code, out = run("export", "renewal-2026-12", "-o", str(tmp_path / "ledger.csv"))
+    assert code == 0
+    with (tmp_path / "ledger.csv").open() as fh:
+        assert [r["state"] for r in csv.DictReader(fh)] == ["sent"] * 3
+    assert run("list")[1] == "renewal-2026-12\tfinished\t3\n"
+    code, out = run("status", "nope")
+    assert code == 1 and "no campaign named 'nope'" in out
+    assert len(list((tmp_path / "data" / "outbox" / "new").iterdir())) == 3
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(campaigns.__all__) == sorted(
+        [
+            "LEDGER_STATES",
+            "AdaptiveRateLimiter",
+            "BounceReport",
+            "CampaignStatus",
+            "Campaigns",
+            "Contact",
+            "DeliveryStatus",
+            "ImportReport",
+            "InvalidTokenError",
+            "RenderProblem",
+            "RenderedMessage",
+            "RowError",
+            "RunReport",
+            "ScheduleReport",
+            "Segment",
+            "SendWindow",
+            "TemplateSet",
+            "Worker",
+            "estimate_finish",
+            "import_contacts",
+            "load_templates",
+            "make_token",
+            "open_engine",
+            "parse_delivery_report",
+            "parse_segment",
+            "plan_languages",
+            "process_bounces",
+            "suppress",
+            "unsubscribe_app",
+            "unsuppress",
+            "verify_token",
+        ]
+    )
+    assert all(hasattr(campaigns, name) for name in campaigns.__all__)
+
+
+def test_cli_module_imports_only_typer() -> None:
+    code = "import sys, campaigns.cli; print(sorted(m for m in ('sqlalchemy', 'jinja2', 'aiosmtplib', 'lark') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
+    assert out.strip() == "[]"

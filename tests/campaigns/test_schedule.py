@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+
+from campaigns import Campaigns, SendWindow, estimate_finish
+from campaigns.schedule import BRUSSELS, parse_rate
+from campaigns.tables import campaigns
+from channels import MaildirMailer
+from contact_center.errors import CampaignError, ScheduleError
+from tests.campaigns.helpers import resident
+
+
+def ts(text: str) -> float:
+    return datetime.fromisoformat(text).replace(tzinfo=BRUSSELS).timestamp()
+
+
+def test_window_parsing_and_opening_hours() -> None:
+    window = SendWindow.parse("mon-fri 09:00-17:00")
+    assert window.is_open(ts("2026-11-23 09:00"))  # Monday
+    assert not window.is_open(ts("2026-11-23 17:00"))
+    assert not window.is_open(ts("2026-11-22 12:00"))  # Sunday
+    assert window.next_open(ts("2026-11-21 20:00")) == ts("2026-11-23 09:00")
+    assert SendWindow.parse("sat-mon 08:00-09:00").days == frozenset({5, 6, 0})
+    assert SendWindow.parse("daily 10:00-11:00").is_open(ts("2026-11-22 10:30"))
+    # Summer time: the window follows local time (07:30 UTC in July is 09:30 in Brussels).
+    summer = datetime(2026, 7, 1, 7, 30, tzinfo=ZoneInfo("UTC")).timestamp()
+    assert SendWindow.parse("daily 09:00-10:00").is_open(summer)
+    assert not SendWindow.parse("daily 07:00-08:00").is_open(summer)
+
+
+@pytest.mark.parametrize(
+    "bad", ["weekdays 9-5", "mon-fri 17:00-09:00", "mon-fry 09:00-10:00", "mon 25:00-26:00"]
+)
+def test_bad_windows_are_refused_with_an_example(bad: str) -> None:
+    with pytest.raises(ScheduleError, match="window"):
+        SendWindow.parse(bad)
+
+
+def test_rates() -> None:
+    assert parse_rate("50/s") == 50
+    assert parse_rate("3000/min") == 50
+    assert parse_rate("7200/h") == 2
+    with pytest.raises(ScheduleError, match="50/s"):
+        parse_rate("fast")
+
+
+def test_finish_estimate_counts_only_open_window_time() -> None:
+    window = SendWindow.parse("mon-fri 09:00-17:00")
+    # 8 h per day at 1/s: 40,000 messages from Friday 16:00 = 1 h Friday + 8 h Monday + 2 h 6 m 40 s Tuesday.
+    finish = estimate_finish(40_000, 1.0, ts("2026-11-27 16:00"), window)
+    assert finish == ts("2026-12-01 11:06:40")
+    assert estimate_finish(100, 10.0, 1000.0, None) == 1010.0
+
+
+def _campaign(service: Campaigns, templates: Path) -> None:
+    service.create("c", segment="consent = true", templates=templates, from_addr="B <b@example.brussels>")
+
+
+def test_start_long_past_is_refused_unless_confirmed(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    populated([resident(1)])
+    _campaign(service, templates_dir)
+    with pytest.raises(ScheduleError, match="more than 60 minutes in the past; pass --confirm-late"):
+        service.schedule("c", at="2020-01-01 09:00")
+    assert service.schedule("c", at="2020-01-01 09:00", confirm_late=True).recipients == 1
+
+
+async def test_worker_asks_for_confirmation_when_it_wakes_up_late(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(1), resident(2)])
+    _campaign(service, templates_dir)
+    service.schedule("c", at="2099-01-01 09:00")
+    # The worker was down: the start is now two hours past.
+    with service.engine.begin() as conn:
+        conn.execute(sa.update(campaigns).values(scheduled_at=datetime.now().timestamp() - 7200))
+    outbox = MaildirMailer(tmp_path / "outbox")
+    report = await service.run(mailer=outbox)
+    assert report.needs_confirmation == ["c"] and report.sent == 0
+    status = service.status("c")
+    assert status.status == "needs-confirmation"
+    assert any("confirm c" in w for w in status.warnings)
+    assert outbox.messages() == []
+    service.confirm("c")
+    report = await service.run(mailer=outbox)
+    assert report.sent == 2
+    assert service.status("c").status == "finished"
+    with pytest.raises(CampaignError, match="finished"):
+        service.confirm("c")
+
+
+async def test_closed_window_sends_nothing_and_status_warns_about_deadline(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(i) for i in range(5)])
+    _campaign(service, templates_dir)
+    now = datetime.now(BRUSSELS)
+    closed_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][(now.weekday() + 3) % 7]
+    service.schedule("c", window=f"{closed_day} 09:00-09:01", rate="1/min", deadline="2026-01-01 00:00")
+    outbox = MaildirMailer(tmp_path / "outbox")
+    report = await service.run(mailer=outbox)
+    assert report.sent == 0 and outbox.messages() == []
+    status = service.status("c")
+    assert status.estimated_finish is not None and status.deadline is not None
+    assert any("after the deadline" in w for w in status.warnings)

@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from campaigns import Contact, parse_segment
+from contact_center.errors import SegmentSyntaxError
+
+TODAY = date(2026, 11, 22)
+PEOPLE = [
+    Contact(
+        email="a@x.be",
+        language="nl",
+        nationality="MA",
+        permit_expires=date(2026, 12, 20),
+        postcode="1000",
+        consent=True,
+        attributes={"district": "centre"},
+    ),
+    Contact(
+        email="b@x.be", language="FR", nationality="FR", permit_expires=date(2027, 3, 1), postcode="1050"
+    ),
+    Contact(
+        email="c@x.be", language="it", nationality="IT", permit_expires=None, postcode="1000", consent=True
+    ),
+    Contact(
+        email="d@x.be", language="fr", nationality="MA", permit_expires=date(2026, 11, 1), postcode="1020"
+    ),
+]
+
+
+def members(expression: str) -> list[str]:
+    segment = parse_segment(expression, known_attributes={"district"})
+    return [p.email for p in PEOPLE if segment.matches(p, TODAY)]
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ('permit_expires within 60 days and language in ("nl", "fr")', ["a@x.be"]),
+        ('language = "fr"', ["b@x.be", "d@x.be"]),
+        ("consent = true", ["a@x.be", "c@x.be"]),
+        ('not (nationality = "MA") or postcode >= 1050', ["b@x.be", "c@x.be"]),
+        ('permit_expires < "2026-12-01"', ["d@x.be"]),
+        ("permit_expires is empty", ["c@x.be"]),
+        ('district = "centre"', ["a@x.be"]),
+        ("attributes.district is not empty", ["a@x.be"]),
+        ('language not in ("fr", "nl")', ["c@x.be"]),
+        ("permit_expires within -30 days", ["d@x.be"]),
+        ('postcode = "1000" AND NOT consent = true', []),
+        ("language = 'nl'\n or language = 'it'", ["a@x.be", "c@x.be"]),
+    ],
+)
+def test_segment_examples(expression: str, expected: list[str]) -> None:
+    assert members(expression) == expected
+
+
+@pytest.mark.parametrize(
+    ("expression", "line", "column", "fragment"),
+    [
+        ('nationalty = "MA"', 1, 1, "unknown field 'nationalty' (did you mean 'nationality'?)"),
+        ('language = "fr" and\n  permit_expirs within 60 days', 2, 3, "did you mean 'permit_expires'"),
+        ("language = fr", 1, 12, "values must be quoted"),
+        ('language in ("fr"', 1, 18, "ends too early"),
+        ('language = "fr" or', 1, 19, "ends too early"),
+        ("language within 10 days", 1, 1, "needs a date field"),
+        ('permit_expires > "soon"', 1, 18, "not an ISO date"),
+        ("consent = 1", 1, 11, "true or false"),
+        ('language = "fr" ) ', 1, 17, "unexpected ')'"),
+        ("", 1, 1, "empty"),
+    ],
+)
+def test_syntax_errors_point_at_line_and_column(
+    expression: str, line: int, column: int, fragment: str
+) -> None:
+    with pytest.raises(SegmentSyntaxError) as info:
+        parse_segment(expression)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert fragment in str(info.value)
+    assert str(info.value).startswith(f"line {line}, col {column}: ")
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abcdefinotrwhy_ ()\"=<>!,.0123456789\n'")), max_size=60))
+def test_arbitrary_text_parses_or_raises_segment_syntax_error(text: str) -> None:
+    try:
+        segment = parse_segment(text)
+    except SegmentSyntaxError as exc:
+        assert exc.line >= 1 and exc.column >= 1
+        return
+    for person in PEOPLE:
+        assert segment.matches(person, TODAY) in (True, False)
+
+
+FIELD_TESTS = st.sampled_from(
+    [
+        'language = "fr"',
+        'language in ("nl", "it")',
+        "consent = true",
+        "postcode >= 1020",
+        'nationality != "MA"',
+        "permit_expires within 60 days",
+        "permit_expires is empty",
+        'district = "centre"',
+    ]
+)
+
+
+def expressions() -> st.SearchStrategy[str]:
+    return st.recursive(
+        FIELD_TESTS,
+        lambda inner: st.one_of(
+            st.tuples(inner, inner).map(lambda p: f"({p[0]}) and ({p[1]})"),
+            st.tuples(inner, inner).map(lambda p: f"({p[0]}) or ({p[1]})"),
+            inner.map(lambda e: f"not ({e})"),
+        ),
+        max_leaves=8,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(expressions(), expressions())
+def test_boolean_algebra_holds(left: str, right: str) -> None:
+    a, b = set(members(left)), set(members(right))
+    everyone = {p.email for p in PEOPLE}
+    assert set(members(f"({left}) and ({right})")) == a & b
+    assert set(members(f"({left}) or ({right})")) == a | b
+    assert set(members(f"not ({left})")) == everyone - a
+    assert set(members(f"not (({left}) or ({right}))")) == set(members(f"not ({left}) and not ({right})"))

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from campaigns import Campaigns, load_templates, plan_languages
+from contact_center.errors import TemplateRenderError
+from contact_center.settings import Settings
+from tests.campaigns.helpers import make_settings, resident, write_csv
+
+AVAILABLE = ["fr", "nl", "en"]
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("fr", ("fr",)),
+        ("nl", ("nl",)),
+        ("en", ("en", "fr", "nl")),  # courtesy part first, then the two official languages
+        ("es", ("fr", "nl")),  # no Spanish template: bilingual only
+        ("", ("fr", "nl")),
+    ],
+)
+def test_administrative_policy_follows_the_language_law(language: str, expected: tuple[str, ...]) -> None:
+    assert (
+        plan_languages(language, AVAILABLE, policy="administrative", fallback=["fr", "nl", "en"]) == expected
+    )
+
+
+def test_courtesy_part_can_be_turned_off_and_contact_language_policy() -> None:
+    assert plan_languages("en", AVAILABLE, policy="administrative", fallback=[], courtesy=False) == (
+        "fr",
+        "nl",
+    )
+    assert plan_languages("en", AVAILABLE, policy="contact-language", fallback=["fr"]) == ("en",)
+    assert plan_languages("es", AVAILABLE, policy="contact-language", fallback=["nl", "fr"]) == ("nl",)
+    assert plan_languages("es", ["de"], policy="contact-language", fallback=["nl"]) == ("de",)
+
+
+def _create(service: Campaigns, templates: Path, segment: str = "consent = true", **kw: Any) -> None:
+    service.create(
+        "renewal",
+        segment=segment,
+        templates=templates,
+        from_addr="Bureau des étrangers <etrangers@example.brussels>",
+        **kw,
+    )
+
+
+def test_preview_in_each_language(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    populated([resident(1, "nl"), resident(2, "en"), resident(3, "fr")])
+    _create(service, templates_dir)
+    nl = service.preview("renewal", "resident1@example.org")
+    assert str(nl["Subject"]).startswith("Uw verblijfsvergunning vervalt op")
+    assert nl["Content-Language"] == "nl"
+    en = service.preview("renewal", "resident2@example.org")
+    assert en["Content-Language"] == "en, fr, nl"
+    text = en.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert text.index("Dear First2") < text.index("Bonjour First2") < text.index("Beste First2")
+    html = en.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert '<div lang="en">' in html and '<div lang="nl">' in html
+    forced = service.preview("renewal", "resident2@example.org", language="nl")
+    assert forced["Content-Language"] == "nl"
+    assert forced["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "https://example.brussels/unsubscribe?t=" in forced["List-Unsubscribe"]
+    assert "<mailto:unsubscribe@example.brussels?subject=unsubscribe%20" in forced["List-Unsubscribe"]
+    with pytest.raises(TemplateRenderError, match="no 'de' template"):
+        service.preview("renewal", "resident2@example.org", language="de")
+
+
+def test_html_is_escaped_text_is_not(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    populated([resident(1, "fr", first_name="<b>Zoë & co</b>")])
+    _create(service, templates_dir)
+    message = service.preview("renewal", "resident1@example.org")
+    assert "&lt;b&gt;Zoë &amp; co&lt;/b&gt;" in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Bonjour <b>Zoë & co</b>" in message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+def test_missing_variable_blocks_scheduling_and_names_the_contacts(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    (templates_dir / "nl.txt").write_text(
+        "Beste {{ first_name }}, uw dossier {{ dossier_number }}\n", encoding="utf-8"
+    )
+    populated([resident(i, "nl" if i % 2 else "fr") for i in range(1, 30)])
+    _create(service, templates_dir)
+    problems = service.check("renewal")
+    assert len(problems) == 1
+    assert problems[0].language == "nl" and "'dossier_number' is undefined" in problems[0].error
+    assert problems[0].count == 15 and problems[0].contacts[0] == "resident1@example.org"
+    with pytest.raises(TemplateRenderError) as info:
+        service.schedule("renewal")
+    assert "resident1@example.org" in str(info.value) and "and 5 more" in str(info.value)
+    assert service.status("renewal").counts["pending"] == 0  # nothing queued
+
+
+def test_sandbox_blocks_attribute_tricks(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    (templates_dir / "fr.txt").write_text(
+        "{{ first_name.__class__.__mro__[1].__subclasses__() }}", encoding="utf-8"
+    )
+    populated([resident(1, "fr")])
+    _create(service, templates_dir)
+    assert service.check("renewal")[0].error.startswith("access to attribute")
+
+
+def test_template_folder_errors(tmp_path: Path, templates_dir: Path, service: Campaigns) -> None:
+    with pytest.raises(TemplateRenderError, match="does not exist"):
+        load_templates(tmp_path / "nowhere")
+    (templates_dir / "de.txt").write_text("Hallo", encoding="utf-8")
+    with pytest.raises(TemplateRenderError, match=r"'de' .* lacks de.subject.txt"):
+        load_templates(templates_dir)
+    (templates_dir / "de.txt").unlink()
+    (templates_dir / "fr.txt").write_text("Bonjour {{ first_name ", encoding="utf-8")
+    with pytest.raises(TemplateRenderError, match=r"fr.txt, line 1"):
+        load_templates(templates_dir)
+
+
+def test_administrative_policy_requires_french_and_dutch(
+    tmp_path: Path, templates_dir: Path, service: Campaigns
+) -> None:
+    for name in ("nl.txt", "nl.subject.txt", "nl.html"):
+        (templates_dir / name).unlink()
+    with pytest.raises(TemplateRenderError, match="needs French and Dutch templates; missing: nl"):
+        _create(service, templates_dir)
+    _create(service, templates_dir, language_policy="contact-language")
+
+
+def test_contact_language_policy_from_settings(tmp_path: Path, templates_dir: Path) -> None:
+    settings: Settings = make_settings(
+        tmp_path / "d", language_policy="contact-language", fallback_languages=["en"]
+    )
+    service = Campaigns(settings)
+
+    service.import_contacts(write_csv(tmp_path / "r.csv", [resident(1, "es")]))
+    _create(service, templates_dir)
+    assert service.preview("renewal", "resident1@example.org")["Content-Language"] == "en"
+
+
+def test_headers_survive_the_wire_in_any_script(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    subject = "Votre titre de séjour — {{ first_name }} — تصريح الإقامة — 在留カード " * 2
+    (templates_dir / "fr.subject.txt").write_text(subject, encoding="utf-8")
+    populated([resident(1, "fr", first_name="Zoë", last_name="Ağaoğlu")])
+    _create(service, templates_dir)
+    message = service.preview("renewal", "resident1@example.org")
+    assert str(message["Subject"]) == " ".join(subject.replace("{{ first_name }}", "Zoë").split())
+    assert message["To"].addresses[0].display_name == "Zoë Ağaoğlu"
+    assert message["From"].addresses[0].display_name == "Bureau des étrangers"

@@ -1,0 +1,98 @@
+"""One-click unsubscribe (RFC 8058) through a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from campaigns import Campaigns, InvalidTokenError, make_token, unsubscribe_app, verify_token
+from campaigns.contacts import is_suppressed, list_suppressions
+from channels import MaildirMailer
+from tests.campaigns.helpers import resident
+
+
+def test_token_round_trip_and_tampering() -> None:
+    token = make_token("k", "a@example.org", "renewal")
+    assert verify_token("k", token) == ("a@example.org", "renewal")
+    with pytest.raises(InvalidTokenError, match="signature does not match"):
+        verify_token("other-key", token)
+    forged = make_token("k", "b@example.org", "renewal").split(".")[0] + "." + token.split(".")[1]
+    with pytest.raises(InvalidTokenError):
+        verify_token("k", forged)
+    with pytest.raises(InvalidTokenError, match="malformed"):
+        verify_token("k", "garbage")
+
+
+@pytest.fixture
+async def server(service: Campaigns) -> AsyncIterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = unsubscribe_app(service.engine, service.settings.secret_key.get_secret_value())
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve())
+    for _ in range(200):
+        if srv.started:
+            break
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    await task
+
+
+async def test_one_click_post_from_the_message_header_suppresses_once(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path, server: str
+) -> None:
+    populated([resident(1), resident(2)])
+    service.create("c", segment="consent = true", templates=templates_dir, from_addr="B <b@example.brussels>")
+    service.schedule("c")
+    outbox = MaildirMailer(tmp_path / "outbox")
+    await service.run(mailer=outbox)
+    message = next(m for m in outbox.messages() if "resident1@" in str(m["To"]))
+    https = str(message["List-Unsubscribe"]).split(",")[0].strip("<> ")
+    token = https.split("?t=")[1]
+    url = f"{server}/unsubscribe?t={token}"
+    async with httpx.AsyncClient() as client:
+        page = await client.get(url)
+        assert page.status_code == 200 and '<form method="post">' in page.text
+        assert not is_suppressed(
+            service.engine, "resident1@example.org"
+        )  # a GET (link scanner) changes nothing
+        first = await client.post(
+            url,
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        second = await client.post(
+            url,
+            content="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        form = await client.post(
+            f"{server}/unsubscribe", data={"t": make_token("test-secret", "resident2@example.org", "c")}
+        )
+        bad = await client.post(f"{server}/unsubscribe?t={token[:-2]}xx")
+        missing = await client.post(f"{server}/unsubscribe")
+    assert first.status_code == second.status_code == form.status_code == 200
+    assert bad.status_code == 400 and "signature" in bad.text
+    assert missing.status_code == 400
+    assert list_suppressions(service.engine) == [
+        ("resident1@example.org", "unsubscribed", "one-click from campaign c"),
+        ("resident2@example.org", "unsubscribed", "one-click from campaign c"),
+    ]
+
+
+def test_cli_server_command_is_registered() -> None:
+    from typer.testing import CliRunner
+
+    from campaigns.cli import app
+
+    result = CliRunner().invoke(app, ["unsubscribe-server", "--help"])
+    assert result.exit_code == 0 and "--port" in result.output

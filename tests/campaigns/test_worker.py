@@ -1,0 +1,305 @@
+"""The ledger and the worker, end to end: Maildir and a real aiosmtpd relay on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from campaigns import Campaigns, Worker
+from campaigns.contacts import is_suppressed, suppress
+from campaigns.ledger import claim, mark_in_flight, recover_expired
+from campaigns.tables import ledger
+from channels import MaildirMailer
+from channels.smtp import SMTPMailer
+from tests.campaigns.helpers import make_settings, resident, smtp_settings, write_csv
+from tests.channels import smtp_peer as peer_module
+
+FROM = "Bureau des étrangers <etrangers@example.brussels>"
+
+
+def _schedule(service: Campaigns, templates: Path, name: str = "renewal", **kw: Any) -> None:
+    service.create(name, segment="permit_expires within 60 days", templates=templates, from_addr=FROM)
+    service.schedule(name, **kw)
+
+
+async def test_maildir_run_sends_each_recipient_once_and_resumes_nothing(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(i, ["fr", "nl", "en", "es"][i % 4]) for i in range(40)] + [resident(99, days=400)])
+    suppress(service.engine, "resident3@example.org", "unsubscribed")
+    _schedule(service, templates_dir)
+    suppress(service.engine, "resident5@example.org", "manual")  # after scheduling: still respected
+    outbox = MaildirMailer(tmp_path / "outbox")
+    report = await service.run(mailer=outbox)
+    assert report.sent == 38
+    again = await service.run(mailer=outbox)
+    assert again.sent == 0
+    messages = outbox.messages()
+    ids = [m["Message-ID"] for m in messages]
+    assert len(ids) == len(set(ids)) == 38
+    assert not {"resident3@example.org", "resident5@example.org", "resident99@example.org"} & {
+        m["To"].addresses[0].addr_spec for m in messages
+    }
+    status = service.status("renewal").to_json()
+    assert status["campaign"] == "renewal" and status["status"] == "finished"
+    assert status["counts"] == {
+        "pending": 0,
+        "claimed": 0,
+        "sent": 38,
+        "deferred": 0,
+        "failed": 0,
+        "suppressed": 2,
+    }
+    assert status["uncertain"] == 0
+    assert status["by_language"] == {
+        "fr": {"sent": 10},
+        "nl": {"sent": 9, "suppressed": 1},
+        "en+fr+nl": {"sent": 10},
+        "fr+nl": {"sent": 9, "suppressed": 1},
+    }
+    out = io.StringIO()
+    assert service.export("renewal", out) == 40
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert {r["state"] for r in rows} == {"sent", "suppressed"}
+    assert next(r for r in rows if r["email"] == "resident5@example.org")["reply"] == "suppressed: manual"
+
+
+async def test_smtp_run_with_refusals_throttling_and_retries(
+    tmp_path: Path, templates_dir: Path, smtp_peer: Any
+) -> None:
+    settings = smtp_settings(tmp_path / "data", smtp_peer.port, rate_per_second=200, max_attempts=3)
+    service = Campaigns(settings)
+    service.import_contacts(write_csv(tmp_path / "r.csv", [resident(i) for i in range(30)]))
+    handler = smtp_peer.handler
+    throttled: set[str] = set()
+
+    def data_reply(message: Any) -> str | None:
+        to = message["To"].addresses[0].addr_spec
+        if to == "resident7@example.org":
+            return "452 4.2.2 mailbox full"  # always: fails after max_attempts
+        if to in ("resident1@example.org", "resident2@example.org") and to not in throttled:
+            throttled.add(to)
+            return "451 4.7.1 slow down"
+        return None
+
+    handler.data_reply = data_reply
+    handler.rcpt_reply = lambda addr: "550 5.1.1 unknown mailbox" if addr == "resident4@example.org" else None
+    _schedule(service, templates_dir)
+    mailer = service.mailer()
+    assert isinstance(mailer, SMTPMailer)
+    worker = Worker(service.engine, settings, mailer)
+    task = asyncio.create_task(worker.run(idle_sleep=0.05))
+    deadline = time.monotonic() + 20
+    while service.status("renewal").status != "finished" and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    worker.stop()
+    await task
+    await mailer.aclose()
+    status = service.status("renewal")
+    assert status.status == "finished"
+    assert status.counts["sent"] == 28 and status.counts["failed"] == 2
+    assert sorted(handler.message_ids) == sorted(set(handler.message_ids))
+    assert len(handler.message_ids) == 28
+    errors = {code: reply for code, reply, _ in status.errors}
+    assert errors[550] == "5.1.1 unknown mailbox"
+    assert "gave up after 3 attempts" in errors[452]
+    assert is_suppressed(service.engine, "resident4@example.org")  # 550 suppresses the address
+    assert not is_suppressed(service.engine, "resident7@example.org")
+    assert worker.limiters["renewal"].throttled >= 2
+    # On the wire the header is plain (RFC 2369 URLs in angle brackets), never RFC 2047-encoded.
+    assert b"\r\nList-Unsubscribe: <https://example.brussels/unsubscribe?t=" in handler.raw[0]
+    sample = handler.messages[0]
+    assert sample["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "<https://example.brussels/unsubscribe?t=" in sample["List-Unsubscribe"]
+
+
+async def test_throttling_keeps_campaign_open_until_retries_are_done(
+    tmp_path: Path, templates_dir: Path, smtp_peer: Any
+) -> None:
+    settings = smtp_settings(
+        tmp_path / "data", smtp_peer.port, retry_base_seconds=3600, retry_max_seconds=3600
+    )
+    service = Campaigns(settings)
+    service.import_contacts(write_csv(tmp_path / "r.csv", [resident(i) for i in range(5)]))
+    smtp_peer.handler.data_reply = lambda m: "450 4.2.1 try later" if "resident0@" in str(m["To"]) else None
+    _schedule(service, templates_dir)
+    await service.run()
+    status = service.status("renewal")
+    assert status.counts["sent"] == 4 and status.counts["deferred"] == 1
+    assert status.status == "running"  # not "finished" while a retry is pending
+
+
+async def test_relay_down_then_back_everything_arrives(tmp_path: Path, templates_dir: Path) -> None:
+    handler = peer_module.RecordingHandler(delay=0.002)
+    peer = peer_module.SMTPPeer(handler)
+    peer.start()
+    settings = smtp_settings(tmp_path / "data", peer.port, retry_base_seconds=0.05, retry_max_seconds=0.3)
+    service = Campaigns(settings)
+    service.import_contacts(write_csv(tmp_path / "r.csv", [resident(i) for i in range(150)]))
+    _schedule(service, templates_dir)
+    mailer = service.mailer()
+    worker = Worker(service.engine, settings, mailer)
+    task = asyncio.create_task(worker.run(idle_sleep=0.05))
+    try:
+        deadline = time.monotonic() + 20
+        while handler.count() < 40 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(peer.stop)
+        down_at = handler.count()
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(peer.start)
+        while service.status("renewal").status != "finished" and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        worker.stop()
+        await task
+        await mailer.aclose()
+        peer.stop()
+    status = service.status("renewal")
+    assert down_at < 150
+    assert status.status == "finished" and status.counts["sent"] == 150
+    assert len(set(handler.message_ids)) == 150
+    # Only a message in flight when the relay went away can arrive twice.
+    assert len(handler.message_ids) - 150 <= worker.concurrency
+
+
+async def test_pause_and_resume_never_resend(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(i) for i in range(60)])
+    _schedule(service, templates_dir)
+    outbox = MaildirMailer(tmp_path / "outbox")
+    sent = 0
+
+    class Pausing:
+        async def send(self, message: Any) -> Any:
+            nonlocal sent
+            sent += 1
+            if sent == 20:
+                service.pause("renewal")
+            await asyncio.sleep(0.01)  # a relay's pace: the pause is noticed within a quarter second
+            return await outbox.send(message)
+
+        async def aclose(self) -> None:
+            pass
+
+    await service.run(mailer=Pausing())  # type: ignore[arg-type]
+    paused = service.status("renewal")
+    assert paused.status == "paused" and 20 <= paused.counts["sent"] < 60
+    assert paused.counts["claimed"] == 0  # rows claimed but not sent went back to pending
+    assert (await service.run(mailer=outbox)).sent == 0
+    service.resume("renewal")
+    await service.run(mailer=outbox)
+    ids = [m["Message-ID"] for m in outbox.messages()]
+    assert len(ids) == len(set(ids)) == 60
+
+
+async def test_two_workers_at_once_never_send_the_same_row(
+    tmp_path: Path, templates_dir: Path, smtp_peer: Any
+) -> None:
+    smtp_peer.handler.delay = 0.001
+    settings = smtp_settings(tmp_path / "data", smtp_peer.port, claim_batch=8)
+    first = Campaigns(settings)
+    first.import_contacts(write_csv(tmp_path / "r.csv", [resident(i) for i in range(200)]))
+    _schedule(first, templates_dir)
+    second = Campaigns(settings)  # its own engine: its own connections to the same file
+    reports = await asyncio.gather(first.run(worker_id="w1"), second.run(worker_id="w2"))
+    assert reports[0].sent > 0 and reports[1].sent > 0
+    assert reports[0].sent + reports[1].sent == 200
+    assert len(smtp_peer.handler.message_ids) == len(set(smtp_peer.handler.message_ids)) == 200
+
+
+def test_claims_are_disjoint_and_recovery_separates_in_flight_rows(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(i) for i in range(10)])
+    _schedule(service, templates_dir)
+    now = time.time()
+    campaign_id = 1
+    a = claim(service.engine, campaign_id, "a", 4, lease=10, now=now)
+    b = claim(service.engine, campaign_id, "b", 4, lease=10, now=now)
+    assert not {r.id for r in a} & {r.id for r in b}
+    with service.engine.begin() as conn:
+        assert mark_in_flight(conn, "a", [a[0].id, a[1].id]) == {a[0].id, a[1].id}
+        assert mark_in_flight(conn, "b", [a[2].id]) == set()  # not b's row
+    assert recover_expired(service.engine, now + 5, resend_uncertain=True) == (0, 0)  # leases still valid
+    released, uncertain = recover_expired(service.engine, now + 11, resend_uncertain=False)
+    assert (released, uncertain) == (6, 2)
+    with service.engine.connect() as conn:
+        rows = {r.id: r for r in conn.execute(sa.select(ledger))}
+    assert rows[a[0].id].state == "failed" and rows[a[0].id].uncertain
+    assert "not resent" in rows[a[0].id].reply
+    assert rows[a[2].id].state == "pending" and not rows[a[2].id].uncertain
+    status = service.status("renewal")
+    assert status.uncertain == 2
+    assert any("in flight during a crash" in w for w in status.warnings)
+
+
+def test_stable_worker_id_recovers_its_own_rows_at_once(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(i) for i in range(3)])
+    _schedule(service, templates_dir)
+    rows = claim(service.engine, 1, "host:w1", 3, lease=600, now=time.time())
+    with service.engine.begin() as conn:
+        mark_in_flight(conn, "host:w1", [rows[0].id])
+    assert recover_expired(service.engine, time.time(), resend_uncertain=True, worker_id="host:w1") == (2, 1)
+    assert service.status("renewal").counts["pending"] == 3
+
+
+async def test_test_send_one_message_per_language(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    populated([resident(1, "nl"), resident(2, "fr")])
+    service.create("renewal", segment="consent = true", templates=templates_dir, from_addr=FROM)
+    outbox = MaildirMailer(tmp_path / "outbox")
+    results = await service.test_send("renewal", "staff@example.brussels", mailer=outbox)
+    assert [r.code for r in results] == [250] * 4
+    subjects = sorted(str(m["Subject"]).split("]")[0] for m in outbox.messages())
+    assert subjects == ["[TEST en", "[TEST fr", "[TEST fr+nl", "[TEST nl"]
+    assert {str(m["To"]) for m in outbox.messages()} == {"staff@example.brussels"}
+    assert service.status("renewal").total == 0  # nothing in the ledger
+
+
+def test_default_transport_follows_settings(tmp_path: Path) -> None:
+    assert isinstance(Campaigns(make_settings(tmp_path / "a")).mailer(), MaildirMailer)
+    assert isinstance(Campaigns(smtp_settings(tmp_path / "b", 2525)).mailer(), SMTPMailer)
+
+
+def test_unknown_campaign_and_bad_states(service: Campaigns) -> None:
+    from contact_center.errors import CampaignError, NotFoundError
+
+    with pytest.raises(NotFoundError, match="no campaign named 'nope'"):
+        service.status("nope")
+    with pytest.raises(CampaignError):
+        service.create("x", segment="consent = true", templates="/nonexistent", from_addr=FROM)
+
+
+async def test_run_once_with_the_relay_down_returns_and_keeps_every_row(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    port = peer_module.free_port()  # nothing listens there
+    settings = smtp_settings(tmp_path / "data", port, retry_base_seconds=60, retry_max_seconds=600)
+    service = Campaigns(settings)
+    service.import_contacts(write_csv(tmp_path / "r.csv", [resident(i) for i in range(40)]))
+    _schedule(service, templates_dir)
+    started = time.monotonic()
+    report = await service.run()
+    assert time.monotonic() - started < 20  # it did not sit out the 60 s pause
+    status = service.status("renewal")
+    assert report.sent == 0 and report.failed == 0
+    assert status.status == "running"
+    assert status.counts["failed"] == 0 and status.counts["claimed"] == 0
+    assert status.counts["pending"] + status.counts["deferred"] == 40
+    assert {code for code, _, _ in status.errors} == {421}
+    with service.engine.connect() as conn:
+        attempts = set(conn.scalars(sa.select(ledger.c.attempts)))
+    assert attempts == {0}  # an unreachable relay costs the recipients no attempt
