@@ -1,5 +1,5 @@
 """Channels: the ports through which citizens and the City exchange messages (web chat, e-mail, SMS...)."""
 
-from channels.mailer import Mailer, MaildirMailer, SendResult
+from channels.mailer import MaildirMailer, Mailer, SendResult
 
 __all__ = ["MaildirMailer", "Mailer", "SendResult"]
