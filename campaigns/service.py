@@ -538,13 +538,9 @@ class Campaigns:
 
     def mailer(self) -> Mailer:
         """The configured transport: the SMTP relay when ``CC_SMTP__HOST`` is set, else the Maildir outbox."""
-        if self.settings.smtp.host:
-            from channels.smtp import SMTPMailer
+        from channels.mailer import mailer_from_settings
 
-            return SMTPMailer.from_settings(self.settings.smtp)
-        from channels.mailer import MaildirMailer
-
-        return MaildirMailer(self.settings.data_dir / "outbox")
+        return mailer_from_settings(self.settings)
 
     async def test_send(self, name: str, to: str, *, mailer: Mailer | None = None) -> list[SendResult]:
         """Send one test message per template language (plus the bilingual FR + NL message) to ``to``.

@@ -15,9 +15,12 @@ import mailbox
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["MaildirMailer", "Mailer", "SendResult"]
+if TYPE_CHECKING:
+    from contact_center.settings import Settings
+
+__all__ = ["MaildirMailer", "Mailer", "SendResult", "mailer_from_settings"]
 
 TEMPORARY_CODES = frozenset({421, 450, 451, 452, 454})
 
@@ -103,3 +106,13 @@ class MaildirMailer:
                 assert isinstance(msg, EmailMessage)
                 out.append(msg)
         return out
+
+
+def mailer_from_settings(settings: Settings) -> Mailer:
+    """The configured transport: the SMTP relay when ``CC_SMTP__HOST`` is set, else the Maildir outbox
+    in the data directory (nothing leaves the machine)."""
+    if settings.smtp.host:
+        from channels.smtp import SMTPMailer
+
+        return SMTPMailer.from_settings(settings.smtp)
+    return MaildirMailer(settings.data_dir / "outbox")
