@@ -105,13 +105,14 @@ def main() -> None:
         top = cc.kb.search(item["question"], 1)[0].score
         off_topic = guard.nearest_off_topic(item["question"])[1]
         ruled_out = not guard.rules(item["question"]).in_scope
-        rows.append((bool(item["gold_doc_ids"]), top, off_topic, ruled_out))
+        inside = guard.in_scope_similarity(item["question"], top)
+        rows.append((bool(item["gold_doc_ids"]), top, off_topic, ruled_out, inside))
     print("\n| out-of-scope margin | in-scope answered | out-of-scope abstained |\n|---|---|---|")
     for step in range(-3, 5):
         margin = step / 100
 
-        def abstains(row: tuple[bool, float, float, bool], margin: float = margin) -> bool:
-            return row[3] or row[1] < guard.floor or row[2] >= row[1] + margin
+        def abstains(row: tuple[bool, float, float, bool, float], margin: float = margin) -> bool:
+            return row[3] or row[1] < guard.floor or row[2] >= row[4] + margin
 
         ra = sum(1 for r in rows if r[0] and not abstains(r)) / max(len(in_scope), 1)
         rb = sum(1 for r in rows if not r[0] and abstains(r)) / max(len(out_scope), 1)

@@ -82,7 +82,7 @@ class Assistant:
         detector: LanguageDetector,
         *,
         abstain_threshold: float,
-        out_of_scope_margin: float = 0.01,
+        out_of_scope_margin: float = 0.0,
         mode: RetrievalMode = "dense",
         max_question_chars: int = 2000,
         depth: int = 10,
@@ -90,7 +90,12 @@ class Assistant:
         self.kb = kb
         self.generator = generator
         self.detector = detector
-        self.scope = ScopeGuard(kb.embedder, floor=abstain_threshold, margin=out_of_scope_margin)
+        self.scope = ScopeGuard(
+            kb.embedder,
+            floor=abstain_threshold,
+            margin=out_of_scope_margin,
+            procedures=lambda: [(e.title, e.language) for e in kb.catalog.entries().values()],
+        )
         self.mode = mode
         self.max_question_chars = max_question_chars
         self.depth = depth

@@ -2,10 +2,14 @@
 
 Retrieval similarity alone does not tell "how do I file my income tax?" (a federal matter) from "how much
 is a terrace permit?": multilingual-e5 scores both around 0.85 against City pages. The guard compares the
-question with two things: the best procedure passage, and a small set of topics the City does not handle
-(federal taxes, pensions, unemployment, health insurance, weather, leisure tips, chit-chat, transport),
-listed in ``out_of_scope.yaml``. A question at least ``margin`` closer to such a topic than to any
-procedure is out of scope. Two cheap rules come first: a question naming another commune, and an attempt
+question with two sides. Out of scope: a small set of topics the City does not handle (federal taxes,
+pensions, unemployment, health insurance, weather, leisure tips, chit-chat, transport), listed in
+``out_of_scope.yaml``. In scope: the best procedure passage, and each procedure's title put in the form of
+a citizen's question in its own language ("Je voudrais savoir comment faire pour : Déclaration de mariage").
+The second kind matters because informal questions resemble informal questions: without it, "ik ben
+verhuisd, hoeveel tijd heb ik om het te melden?" sits closer to a question-shaped topic of the other side
+than to the formal change-of-address page. A question at least ``margin`` closer to an out-of-scope topic than to the in-scope
+side is out of scope. Two cheap rules come first: a question naming another commune, and an attempt
 to override the assistant's instructions, are out of scope whatever they resemble.
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -84,6 +89,14 @@ _ANCHORS_FILE = Path(__file__).with_name("out_of_scope.yaml")
 _anchor_cache: dict[str, tuple[list[str], Vectors]] = {}
 _anchor_lock = threading.Lock()
 
+# A procedure title in the shape of a citizen's question, per language of the page.
+# Generic words only: words such as "quel délai" would pull "quel temps fera-t-il" into scope.
+_TITLE_QUESTIONS = {
+    "fr": "Je voudrais savoir comment faire pour : {title}",
+    "nl": "Ik wil graag weten hoe het zit met: {title}",
+    "en": "I would like to know about: {title}",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ScopeVerdict:
@@ -118,12 +131,25 @@ class ScopeGuard:
         embedder: the knowledge base's embedder (anchors must live in the same space).
         floor: below this top procedure similarity, nothing is close enough to answer from.
         margin: a question this much closer to an out-of-scope topic than to a procedure is abstained.
+        procedures: gives the (title, language) of every document in the knowledge base; their
+            question-shaped titles join the in-scope side. Re-read on each check, re-embedded on change.
     """
 
-    def __init__(self, embedder: Embedder, *, floor: float, margin: float) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        floor: float,
+        margin: float,
+        procedures: Callable[[], Sequence[tuple[str, str]]] | None = None,
+    ) -> None:
         self.embedder = embedder
         self.floor = floor
         self.margin = margin
+        self._procedures = procedures
+        self._titles_key: tuple[tuple[str, str], ...] = ()
+        self._titles: Vectors | None = None
+        self._lock = threading.Lock()
 
     @staticmethod
     def rules(question: str) -> ScopeVerdict:
@@ -144,9 +170,30 @@ class ScopeGuard:
         if top_similarity < self.floor:
             return ScopeVerdict("low_similarity")
         topic, similarity = self.nearest_off_topic(question)
-        if similarity >= top_similarity + self.margin:
+        if similarity >= self.in_scope_similarity(question, top_similarity) + self.margin:
             return ScopeVerdict("off_topic", topic)
         return ScopeVerdict("in_scope")
+
+    def in_scope_similarity(self, question: str, top_similarity: float) -> float:
+        """The best of the top passage's similarity and the question-shaped procedure titles'."""
+        titles = self._title_vectors()
+        if titles is None or not len(titles):
+            return top_similarity
+        return max(top_similarity, float((titles @ self.embedder.embed_query(question)).max()))
+
+    def _title_vectors(self) -> Vectors | None:
+        if self._procedures is None:
+            return None
+        key = tuple(sorted(set(self._procedures())))
+        with self._lock:
+            if key != self._titles_key or self._titles is None:
+                texts = [
+                    _TITLE_QUESTIONS.get(language, _TITLE_QUESTIONS["en"]).format(title=title)
+                    for title, language in key
+                ]
+                self._titles = self.embedder.embed_passages(texts)
+                self._titles_key = key
+            return self._titles
 
     def nearest_off_topic(self, question: str) -> tuple[str, float]:
         """The out-of-scope topic closest to the question, and its similarity."""

@@ -160,7 +160,7 @@ class Settings(BaseSettings):
     """Retrieval strategy; dense is the measured best on the sample golden set (docs/benchmarks.md)."""
     abstain_threshold: float = 0.78
     """Below this top retrieval similarity nothing is close enough to answer from: abstain."""
-    out_of_scope_margin: float = 0.01
+    out_of_scope_margin: float = 0.0
     """Abstain when a question is this much closer to an out-of-scope topic than to any procedure
     (calibrated on the sample golden set, docs/benchmarks.md)."""
     languages: list[str] = Field(default_factory=lambda: list(SERVED_LANGUAGES))
