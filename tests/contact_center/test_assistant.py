@@ -23,7 +23,11 @@ def _procedures(answer: Answer, cc: ContactCenter) -> set[str]:
         ("Mijn identiteitskaart is gestolen, wat moet ik doen?", "nl", "lost-stolen-id"),
         ("Je veux organiser une brocante dans ma rue, quelle autorisation ?", "fr", None),
         # informal, no procedure word: in scope through the question-shaped procedure titles
-        ("we zijn net verhuisd binnen Brussel, hoe geven we ons nieuw adres door?", "nl", "change-of-address"),
+        (
+            "we zijn net verhuisd binnen Brussel, hoe geven we ons nieuw adres door?",
+            "nl",
+            "change-of-address",
+        ),
     ],
 )
 def test_answers_cite_the_right_procedure_in_the_citizens_language(
