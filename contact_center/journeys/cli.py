@@ -348,22 +348,9 @@ def nudge(
 
 
 def _mailer(settings: Settings) -> Any:
-    if settings.smtp.host:
-        import importlib
+    from channels.mailer import mailer_from_settings
 
-        try:
-            smtp = importlib.import_module("channels.smtp")
-        except ImportError:
-            _fail("CC_SMTP__HOST is set but the SMTP adapter (channels.smtp) is not installed")
-        factory = getattr(smtp, "SMTPMailer", None)
-        if factory is None:
-            _fail("channels.smtp has no SMTPMailer")
-        if hasattr(factory, "from_settings"):
-            return factory.from_settings(settings.smtp)
-        return factory(settings.smtp)
-    from channels.mailer import MaildirMailer
-
-    return MaildirMailer(settings.data_dir / "outbox")
+    return mailer_from_settings(settings)
 
 
 @app.command()
