@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from contact_center.errors import JourneyError
-from contact_center.journeys.events import JourneyEvent, RejectedEvent
+from contact_center.journeys.events import EVENT_FIELDS, JourneyEvent, RejectedEvent
 from contact_center.journeys.procedures import Procedure, ProcedureCatalog, parse_procedures
 
 __all__ = [
@@ -202,18 +202,7 @@ _DIRTY_SOURCE = "journey_dirty t CROSS JOIN journey_events e"
 # Above this share of dirty journeys, one pass over all events beats per-journey lookups.
 _FULL_REBUILD_SHARE = 0.25
 
-_EVENT_COLUMNS = (
-    "event_id",
-    "journey_id",
-    "citizen_ref",
-    "procedure",
-    "step",
-    "type",
-    "ts",
-    "channel",
-    "language",
-    "flag",
-)
+_EVENT_COLUMNS = (*EVENT_FIELDS, "flag")
 _BATCH = 10000
 _MAX_REJECTIONS_KEPT = 1000
 
