@@ -95,18 +95,26 @@ def _print_summary(summary: dict[str, Any]) -> None:
     from evals.report import _fmt
 
     console = Console()
-    table = Table(title="Answer quality (every figure: summary.json, report.html)")
-    table.add_column("group", no_wrap=True)
-    table.add_column("n", justify="right")
-    table.add_column("err", justify="right")
-    for _, label in _CONSOLE_COLUMNS:
-        table.add_column(label, justify="right", no_wrap=True)
     rows = [("overall", summary["overall"])] + [(f"lang {k}", v) for k, v in summary["by_language"].items()]
     rows += [(f"kind {k}", v) for k, v in summary["by_kind"].items()]
-    for name, g in rows:
-        cells = (_fmt(g.get(m), m) for m, _ in _CONSOLE_COLUMNS)
-        table.add_row(name, str(g["n"]), str(g["errors"]), *cells)
-    console.print(table)
+    # Every column needs about 8 characters; on a narrow terminal (or an 80-column CI log) the metrics
+    # are split over two tables rather than squeezed until their figures vanish.
+    width_needed = 22 + 9 * (len(_CONSOLE_COLUMNS) + 2)
+    parts = (
+        [_CONSOLE_COLUMNS] if console.width >= width_needed else [_CONSOLE_COLUMNS[:3], _CONSOLE_COLUMNS[3:]]
+    )
+    for n, columns in enumerate(parts):
+        title = "Answer quality (every figure: summary.json, report.html)" if n == 0 else None
+        table = Table(title=title)
+        table.add_column("group", no_wrap=True, min_width=10)
+        table.add_column("n", justify="right", min_width=3)
+        table.add_column("err", justify="right", min_width=3)
+        for _, label in columns:
+            table.add_column(label, justify="right", no_wrap=True, min_width=len(label))
+        for name, g in rows:
+            cells = (_fmt(g.get(m), m) for m, _ in columns)
+            table.add_row(name, str(g["n"]), str(g["errors"]), *cells)
+        console.print(table)
 
 
 @app.command("run")

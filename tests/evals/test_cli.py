@@ -139,3 +139,18 @@ def test_baseline_regression_gate_compare_and_report(
 
     assert runner.invoke(app, ["report", str(tmp_path / "nothing")]).exit_code == 2
     assert runner.invoke(app, ["compare", str(base), str(tmp_path)]).exit_code == 2
+
+
+def test_the_summary_stays_readable_in_an_80_column_log(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evals.cli import _CONSOLE_COLUMNS, _print_summary
+
+    group = {"n": 12, "errors": 1, **{metric: 0.123 for metric, _ in _CONSOLE_COLUMNS}}
+    monkeypatch.setenv("COLUMNS", "80")
+    _print_summary({"overall": group, "by_language": {"fr": group}, "by_kind": {"factual": group}})
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    for _, label in _CONSOLE_COLUMNS:
+        assert label in out  # every column keeps its header instead of collapsing to nothing
+    assert "kind factual" in out and "0.123" in out
