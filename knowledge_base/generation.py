@@ -84,7 +84,8 @@ class ExtractiveGenerator:
                 continue
             if not used and len(body) > budget:
                 body = body[:budget].rsplit("\n", 1)[0].rstrip() + " …"
-            heading = f"*{hit.section}*\n" if hit.section else ""
+            # a blank line after the heading: Markdown would otherwise run it into the first sentence
+            heading = f"*{hit.section}*\n\n" if hit.section else ""
             parts.append(f"{heading}{body}")
             used.append(hit)
             budget -= len(body)

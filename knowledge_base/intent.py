@@ -23,8 +23,10 @@ _CUES: dict[CardField, tuple[str, ...]] = {
         "tarif",
         "payer",
         "gratuit",
-        "euro",
-        "eur ",
+        # whole words only: "europeo", "demandeur " and "chauffeur " say nothing of money
+        " euro ",
+        " euros ",
+        " eur ",
         "€",
         "hoeveel",
         "kost",
