@@ -94,7 +94,7 @@ class Assistant:
             kb.embedder,
             floor=abstain_threshold,
             margin=out_of_scope_margin,
-            procedures=lambda: [(e.title, e.language) for e in kb.catalog.entries().values()],
+            procedures=kb.titles,
         )
         self.mode = mode
         self.max_question_chars = max_question_chars

@@ -131,8 +131,8 @@ class ScopeGuard:
         embedder: the knowledge base's embedder (anchors must live in the same space).
         floor: below this top procedure similarity, nothing is close enough to answer from.
         margin: a question this much closer to an out-of-scope topic than to a procedure is abstained.
-        procedures: gives the (title, language) of every document in the knowledge base; their
-            question-shaped titles join the in-scope side. Re-read on each check, re-embedded on change.
+        procedures: gives the (title, language) of every document in the knowledge base, sorted; their
+            question-shaped titles join the in-scope side. Asked on each check, re-embedded on change.
     """
 
     def __init__(
@@ -184,9 +184,11 @@ class ScopeGuard:
     def _title_vectors(self) -> Vectors | None:
         if self._procedures is None:
             return None
-        key = tuple(sorted(set(self._procedures())))
+        key = tuple(self._procedures())
         with self._lock:
-            if key != self._titles_key or self._titles is None:
+            # the knowledge base hands back the same tuple until it changes: the identity test is the
+            # common case, the comparison only runs after an ingestion
+            if self._titles is None or (key is not self._titles_key and key != self._titles_key):
                 texts = [
                     _TITLE_QUESTIONS.get(language, _TITLE_QUESTIONS["en"]).format(title=title)
                     for title, language in key

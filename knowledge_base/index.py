@@ -95,6 +95,7 @@ class KnowledgeBase:
         self._vectors: VectorIndex | None = vector_index
         self._lexical: LexicalIndex | None = None
         self._chunks: dict[str, Chunk] | None = None
+        self._titles: tuple[tuple[str, str], ...] | None = None
 
     # -- lazily opened parts --------------------------------------------------------------------
 
@@ -125,6 +126,13 @@ class KnowledgeBase:
     def _invalidate(self) -> None:
         self._lexical = None
         self._chunks = None
+        self._titles = None
+
+    def titles(self) -> tuple[tuple[str, str], ...]:
+        """(title, language) of every document, sorted; cached until the next change of the index."""
+        if self._titles is None:
+            self._titles = tuple(sorted({(e.title, e.language) for e in self.catalog.entries().values()}))
+        return self._titles
 
     def close(self) -> None:
         """Close the catalog."""
