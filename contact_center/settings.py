@@ -133,6 +133,9 @@ class JourneySettings(BaseModel):
     """Uplift: below this many journeys in the nudged or the holdout group, the verdict is 'insufficient data'."""
     contacts_file: Path | None = None
     """CSV or YAML file mapping citizen_ref to e-mail, language and consent, for the CLI's nudge command."""
+    database_url: str | None = None
+    """Where journey events live (``duckdb:///...``, ``sqlite:///...`` or ``postgresql+psycopg://...``).
+    Unset: ``CC_DATABASE_URL`` when that is set, else a DuckDB file ``journeys.duckdb`` in the data directory."""
 
 
 class Settings(BaseSettings):
@@ -182,3 +185,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'contact_center.sqlite3'}"
+
+    @property
+    def journeys_url(self) -> str:
+        """The journeys store's URL: ``journeys.database_url``, ``database_url``, or a DuckDB file in the data
+        directory (an analytical engine: funnels scan millions of events)."""
+        if self.journeys.database_url:
+            return self.journeys.database_url
+        if self.database_url:
+            return self.database_url
+        return f"duckdb:///{self.data_dir / 'journeys.duckdb'}"

@@ -3,9 +3,9 @@
 Typical use::
 
     from contact_center.journeys import JourneyStore, load_procedures, read_events, compute_funnel
-    store = JourneyStore(settings.sqlalchemy_url)
+    store = JourneyStore(settings.journeys_url)
     store.register_procedures(load_procedures("procedures.yaml"))
-    store.ingest(read_events("events.jsonl"))
+    store.ingest_file("events.jsonl")
     compute_funnel(store, "marriage-declaration", by="channel")
 
 Heavy or optional pieces (the HTTP server, charts, the CLI) are separate modules, not imported here, and

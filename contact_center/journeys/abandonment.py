@@ -51,15 +51,16 @@ class AbandonedJourney(BaseModel):
 
 
 def _row_to_journey(row: Any, as_of: float) -> AbandonedJourney:
+    procedure, journey_id, citizen_ref, language, channel, last_ts, step = row
     return AbandonedJourney(
-        journey_id=row.journey_id,
-        procedure=row.procedure,
-        step=row.step,
-        idle_seconds=round(as_of - row.last_ts, 3),
-        last_event_at=datetime.fromtimestamp(row.last_ts, tz=UTC),
-        language=row.language,
-        channel=row.channel,
-        citizen_ref=row.citizen_ref,
+        journey_id=journey_id,
+        procedure=procedure,
+        step=step,
+        idle_seconds=round(as_of - last_ts, 3),
+        last_event_at=datetime.fromtimestamp(last_ts, tz=UTC),
+        language=language,
+        channel=channel,
+        citizen_ref=citizen_ref,
     )
 
 
@@ -75,6 +76,18 @@ def find_abandoned(
 
     Raises ProceduresFileError for an unregistered ``procedure`` and ValueError for a naive ``as_of``.
     """
+    with store.session():
+        return _find_abandoned(store, procedure=procedure, as_of=as_of, help_finder=help_finder, limit=limit)
+
+
+def _find_abandoned(
+    store: JourneyStore,
+    *,
+    procedure: str | None,
+    as_of: datetime | None,
+    help_finder: HelpFinder | None,
+    limit: int | None,
+) -> list[AbandonedJourney]:
     if procedure is not None:
         store.procedure(procedure)
     if as_of is not None and as_of.tzinfo is None:

@@ -71,7 +71,7 @@ def _context() -> tuple[Settings, JourneyStore]:
 
     try:
         settings = Settings()
-        return settings, JourneyStore(settings.sqlalchemy_url)
+        return settings, JourneyStore(settings.journeys_url)
     except ContactCenterError as exc:
         _fail(str(exc))
     except ValueError as exc:
@@ -152,10 +152,9 @@ def ingest(
         _fail(f"--format {fmt!r}: use jsonl or csv")
 
     def run() -> None:
-        from contact_center.journeys.events import read_events
 
         _, store = _context()
-        result = store.ingest(read_events(file, fmt))  # type: ignore[arg-type]
+        result = store.ingest_file(file, fmt)  # type: ignore[arg-type]
         if as_json:
             _print_json(result.model_dump())
         else:

@@ -30,6 +30,7 @@ __all__ = [
     "RejectedEvent",
     "parse_event",
     "read_events",
+    "read_events_from_lines",
 ]
 
 EventType = Literal[
@@ -210,6 +211,11 @@ def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
             yield RejectedEvent(line, f"expected {width} columns as in the header, got {len(row)}")
             continue
         yield _numbered(dict(zip(header, row, strict=True)), line)
+
+
+def read_events_from_lines(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
+    """The events of JSON Lines text given line by line (numbered from 1), each valid or rejected."""
+    return _jsonl(lines)
 
 
 def read_events(path: str | Path, fmt: EventFormat | None = None) -> Iterator[JourneyEvent | RejectedEvent]:

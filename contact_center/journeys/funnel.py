@@ -94,7 +94,8 @@ FROM {tmp} GROUP BY grp
 
 # Time on a step: from entering it (its first event, or the previous step's completion if earlier,
 # or the journey's start for the first step) to its first completion. Percentiles by nearest rank,
-# with ROW_NUMBER, because neither SQLite nor a portable SQL has PERCENTILE_CONT.
+# with ROW_NUMBER, because neither SQLite nor a portable SQL has PERCENTILE_CONT. The rank is the
+# smallest rn with rn >= n * p / 100, written without division: DuckDB's / does not truncate.
 _STEP_TIMES_SQL = """
 WITH durs AS (
     SELECT js.grp AS grp, st2.pos AS pos,
@@ -115,8 +116,8 @@ ranked AS (
     FROM durs
 )
 SELECT grp, pos,
-    MAX(CASE WHEN rn = (n * 50 + 99) / 100 THEN dur END) AS median,
-    MAX(CASE WHEN rn = (n * 90 + 99) / 100 THEN dur END) AS p90
+    MAX(CASE WHEN rn * 100 >= n * 50 AND (rn - 1) * 100 < n * 50 THEN dur END) AS median,
+    MAX(CASE WHEN rn * 100 >= n * 90 AND (rn - 1) * 100 < n * 90 THEN dur END) AS p90
 FROM ranked GROUP BY grp, pos
 """
 
@@ -238,6 +239,19 @@ def compute_funnel(
         funnel = compute_funnel(store, "marriage-declaration", by="channel")
         funnel.completion_rate, funnel.groups["web"].steps[0].dropped
     """
+    with store.session():
+        return _compute_funnel(store, procedure, start=start, end=end, by=by, as_of=as_of)
+
+
+def _compute_funnel(
+    store: JourneyStore,
+    procedure: str,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    by: Breakdown | None,
+    as_of: datetime | None,
+) -> Funnel:
     proc = store.procedure(procedure)
     if by not in _GROUP_EXPR:
         raise ValueError(f"cannot break a funnel down by {by!r}; use channel or language")

@@ -11,18 +11,20 @@ batch, so a replayed or interrupted file never duplicates or loses what was stor
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     Column,
     Connection,
+    Double,
     Engine,
-    Float,
     Index,
     Integer,
     MetaData,
@@ -36,9 +38,18 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
 
-from contact_center.errors import JourneyError
-from contact_center.journeys.events import EVENT_FIELDS, JourneyEvent, RejectedEvent
+from contact_center.errors import EventValidationError, JourneyError
+from contact_center.journeys import duck
+from contact_center.journeys.events import (
+    EVENT_FIELDS,
+    EventFormat,
+    JourneyEvent,
+    RejectedEvent,
+    read_events,
+    read_events_from_lines,
+)
 from contact_center.journeys.procedures import Procedure, ProcedureCatalog, parse_procedures
 
 __all__ = [
@@ -62,7 +73,7 @@ events_table = Table(
     Column("procedure", String(200), nullable=False),
     Column("step", String(200)),
     Column("type", String(20), nullable=False),
-    Column("ts", Float, nullable=False),
+    Column("ts", Double, nullable=False),
     Column("channel", String(200)),
     Column("language", String(200)),
     Column("flag", String(20)),
@@ -78,9 +89,9 @@ procedures_table = Table(
     metadata,
     Column("slug", String(200), primary_key=True),
     Column("definition", Text, nullable=False),
-    Column("idle_seconds", Float, nullable=False),
+    Column("idle_seconds", Double, nullable=False),
     Column("step_count", Integer, nullable=False),
-    Column("registered_at", Float, nullable=False),
+    Column("registered_at", Double, nullable=False),
 )
 
 steps_table = Table(
@@ -101,8 +112,8 @@ nudges_table = Table(
     Column("citizen_ref", String(200)),
     Column("step", String(200)),
     Column("status", String(20), nullable=False),
-    Column("decided_at", Float, nullable=False),
-    Column("sent_at", Float),
+    Column("decided_at", Double, nullable=False),
+    Column("sent_at", Double),
     Column("language", String(20)),
     Column("message_id", String(300)),
     Column("reply", Text),
@@ -121,9 +132,9 @@ summary_table = Table(
     Column("citizen_ref", String(200)),
     Column("channel", String(200)),
     Column("language", String(200)),
-    Column("started_at", Float, nullable=False),
-    Column("last_ts", Float, nullable=False),
-    Column("completed_at", Float),
+    Column("started_at", Double, nullable=False),
+    Column("last_ts", Double, nullable=False),
+    Column("completed_at", Double),
     Column("is_completed", Integer, nullable=False),
     Column("is_ineligible", Integer, nullable=False),
     Column("is_cancelled", Integer, nullable=False),
@@ -139,9 +150,9 @@ step_summary_table = Table(
     Column("procedure", String(200), primary_key=True),
     Column("journey_id", String(200), primary_key=True),
     Column("pos", Integer, primary_key=True),
-    Column("first_at", Float, nullable=False),
-    Column("left_at", Float),
-    Column("prev_left", Float),
+    Column("first_at", Double, nullable=False),
+    Column("left_at", Double),
+    Column("prev_left", Double),
     sqlite_with_rowid=False,
 )
 
@@ -199,8 +210,6 @@ FROM (
 # CROSS JOIN fixes the join order in SQLite: the few dirty journeys first, then their events through the
 # (procedure, journey_id) index, rather than a scan of every event.
 _DIRTY_SOURCE = "journey_dirty t CROSS JOIN journey_events e"
-# Above this share of dirty journeys, one pass over all events beats per-journey lookups.
-_FULL_REBUILD_SHARE = 0.25
 
 _EVENT_COLUMNS = (*EVENT_FIELDS, "flag")
 _BATCH = 10000
@@ -250,22 +259,47 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_LOCK_WAIT_SECONDS = 30.0
+
+
+def _duckdb_connect(engine: Engine) -> Any:
+    """A ``do_connect`` hook that waits while another process holds the DuckDB file, then says who does."""
+
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        pause = 0.01
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except Exception as exc:
+                if not duck.is_lock_error(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise JourneyError(
+                        f"the journeys store {engine.url.database} has been held by another process for "
+                        f"{_LOCK_WAIT_SECONDS:.0f} s ({str(exc).splitlines()[0]}). DuckDB lets one process open it "
+                        "at a time: wait for that process (a long ingestion?) to finish, or stop it."
+                    ) from exc
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+
+    return connect
+
+
 class JourneyStore:
-    """Journeys tables on one SQLAlchemy engine.
+    """Journeys tables on one SQLAlchemy engine: DuckDB (the embedded default), SQLite or PostgreSQL.
 
     Example::
 
-        store = JourneyStore(settings.sqlalchemy_url)
+        store = JourneyStore(settings.journeys_url)
         store.register_procedures(load_procedures("procedures.yaml"))
-        result = store.ingest(read_events("events.jsonl"))
+        result = store.ingest_file("events.jsonl")
     """
 
     def __init__(self, url_or_engine: str | Engine) -> None:
         if isinstance(url_or_engine, str):
-            if url_or_engine.startswith("sqlite:///"):
-                from pathlib import Path
-
-                db_path = url_or_engine.removeprefix("sqlite:///")
+            for prefix in ("sqlite:///", "duckdb:///"):
+                db_path = url_or_engine.removeprefix(prefix) if url_or_engine.startswith(prefix) else ""
                 if db_path and db_path != ":memory:":
                     try:
                         Path(db_path).parent.mkdir(parents=True, exist_ok=True)
@@ -274,17 +308,32 @@ class JourneyStore:
                             f"cannot create the directory for {db_path}: {exc.strerror}; set CC_DATA_DIR to a "
                             "writable directory"
                         ) from exc
-            self.engine = create_engine(url_or_engine)
+            if url_or_engine.startswith("duckdb:"):
+                # No pool: DuckDB lets one process at a time open the file, so a connection is opened per
+                # operation and closed after it; another process (the events server, a nudge run) waits
+                # for it in ``_duckdb_connect`` instead of failing.
+                self.engine = create_engine(url_or_engine, poolclass=NullPool)
+            else:
+                self.engine = create_engine(url_or_engine)
         else:
             self.engine = url_or_engine
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        if self.engine.dialect.name == "duckdb":
+            event.listen(self.engine, "do_connect", _duckdb_connect(self.engine))
+        # Serialises writers in this process. DuckDB needs it (idempotency is an anti-join, see duck.py);
+        # elsewhere the database's own locks do the work and it only costs an uncontended acquire.
+        self._write_lock = threading.RLock() if self.engine.dialect.name == "duckdb" else nullcontext()
         try:
+            if self.engine.dialect.name == "duckdb":
+                with self.engine.begin() as conn:
+                    for ddl in duck.DDL:
+                        conn.exec_driver_sql(ddl)
             metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
             raise JourneyError(
                 f"cannot open the journeys store at {self.engine.url!r}: {exc.__class__.__name__}: {exc}. "
-                "Check CC_DATABASE_URL or CC_DATA_DIR."
+                "Check CC_JOURNEYS__DATABASE_URL, CC_DATABASE_URL or CC_DATA_DIR."
             ) from exc
 
     @property
@@ -297,6 +346,22 @@ class JourneyStore:
         """A connection in a transaction, committed on success."""
         with self.engine.begin() as conn:
             yield conn
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the database open for a series of operations (several funnels, a nudge run).
+
+        On DuckDB every operation otherwise opens and closes the file (about 20 ms), so that another
+        process can use it in between; within a session this process holds it. Elsewhere it does nothing.
+        """
+        if self.dialect != "duckdb":
+            yield
+            return
+        anchor = self.engine.raw_connection()
+        try:
+            yield
+        finally:
+            anchor.close()
 
     # -- procedures -------------------------------------------------------------------------------
 
@@ -377,7 +442,7 @@ class JourneyStore:
     def _insert_ignore_sql(self) -> str:
         # Driver-level executemany with tuples: the ORM/Core per-row dict handling costs more than
         # SQLite itself on million-event files. Both dialects accept ON CONFLICT DO NOTHING.
-        if self.dialect == "sqlite":
+        if self.dialect in ("sqlite", "duckdb"):
             mark = "?"
         elif self.dialect == "postgresql":
             mark = "%s"
@@ -393,11 +458,15 @@ class JourneyStore:
         Events naming an unknown procedure or step are stored with a flag and counted in
         ``result.flagged``, so they can be re-examined once the procedures file is fixed.
         """
+        with self.session():
+            return self._ingest(items)
+
+    def _ingest(self, items: Iterable[JourneyEvent | RejectedEvent]) -> IngestResult:
         catalog = self.catalog()
         steps = {slug: frozenset(p.steps) for slug, p in catalog.items()}
         flags: Counter[tuple[str, str, str | None]] = Counter()
         sql = self._insert_ignore_sql()
-        mark = "?" if self.dialect == "sqlite" else "%s"
+        mark = "%s" if self.dialect == "postgresql" else "?"
         dirty_sql = (
             f"INSERT INTO journey_dirty (procedure, journey_id) VALUES ({mark}, {mark}) "
             "ON CONFLICT (procedure, journey_id) DO NOTHING"
@@ -408,13 +477,20 @@ class JourneyStore:
         read = rejected_count = 0
         added = [0]
 
+        duckdb = self.dialect == "duckdb"
+
         def flush() -> None:
-            with self.begin() as conn:
-                cursor = conn.exec_driver_sql(sql, batch)
-                count = max(cursor.rowcount, 0)
-                added[0] += count
-                if count:
-                    conn.exec_driver_sql(dirty_sql, list({(row[3], row[1]) for row in batch}))
+            with self._write_lock, self.begin() as conn:
+                if duckdb:
+                    count = duck.insert_events(conn, [row[:-1] for row in batch])
+                    added[0] += count
+                    self._refresh_after(conn, count)
+                else:
+                    cursor = conn.exec_driver_sql(sql, batch)
+                    count = max(cursor.rowcount, 0)
+                    added[0] += count
+                    if count:
+                        conn.exec_driver_sql(dirty_sql, list({(row[3], row[1]) for row in batch}))
             batch.clear()
 
         for item in items:
@@ -466,18 +542,85 @@ class JourneyStore:
         ]
         return result
 
+    def ingest_file(self, path: str | Path, fmt: EventFormat | None = None) -> IngestResult:
+        """Store the events of a JSON Lines or CSV file; the same result as ``ingest(read_events(path, fmt))``.
+
+        On DuckDB a JSON Lines file is read and checked inside the engine (see :mod:`.duck`), in one
+        transaction; lines the engine's strict check does not accept go through the Python parser, which
+        stores them or rejects them with their line number. Elsewhere, and for CSV, the file is streamed
+        through :func:`read_events`.
+        """
+        p = Path(path)
+        chosen: EventFormat = fmt or ("csv" if p.suffix.lower() == ".csv" else "jsonl")
+        if self.dialect != "duckdb" or chosen != "jsonl":
+            return self.ingest(read_events(p, chosen))
+        try:
+            p.open("rb").close()
+        except OSError as exc:
+            raise EventValidationError(f"{p}: cannot read the events file: {exc.strerror or exc}") from exc
+        try:
+            return self._ingest_jsonl_in_duckdb(p)
+        except SQLAlchemyError as exc:
+            if "Invalid unicode" not in str(exc) and "UTF" not in str(exc):
+                raise
+            # Not UTF-8: the Python reader gives the message (and the line numbers) users know.
+            return self.ingest(read_events(p, chosen))
+
+    def _ingest_jsonl_in_duckdb(self, path: Path) -> IngestResult:
+        staged = "journey_staged"
+        with self._write_lock, self.begin() as conn:
+            good, bad = duck.stage_jsonl(conn, path, staged)
+            flags = Counter({(f, p, s): n for f, p, s, n in duck.staged_flags(conn, staged)})
+            added = duck.move_staged(conn, staged)
+            # In the same transaction: events and their summaries are committed together.
+            self._refresh_after(conn, added)
+            suspects = (
+                {row[0] for row in conn.exec_driver_sql(f"SELECT raw FROM {staged} WHERE NOT ok")}
+                if bad
+                else set()
+            )
+            conn.exec_driver_sql(f"DROP TABLE {staged}")
+        result = IngestResult()
+        if suspects:
+            # The few lines the SQL check did not accept, with their line numbers: the Python parser
+            # decides (and words the rejections). A line read_csv split on a \x01 is found by that byte.
+            with path.open(encoding="utf-8") as handle:
+                lines = (
+                    line if line.rstrip("\r\n") in suspects or "\x01" in line else "\n" for line in handle
+                )
+                result = self.ingest(read_events_from_lines(lines))
+        result.read += good
+        result.added += added
+        result.duplicates = result.read - result.rejected_count - result.added
+        for item in result.flagged:
+            flags[(item.flag, item.procedure, item.step)] += item.events
+        result.flagged = [
+            FlagCount(flag=f, procedure=p, step=s, events=n)
+            for (f, p, s), n in sorted(flags.items(), key=str)
+        ]
+        return result
+
+    def _refresh_after(self, conn: Connection, added: int) -> None:
+        """DuckDB: bring the summaries up to date after ``added`` events, in the caller's transaction."""
+        if not added:
+            return
+        total = int(conn.exec_driver_sql("SELECT COUNT(*) FROM journey_events").scalar_one())
+        full = duck.rebuilds(added, total)
+        self._refresh(conn, full=full)
+        conn.execute(delete(dirty_table))
+
     def refresh_summaries(self) -> int:
         """Bring the per-journey summaries up to date with the stored events; returns journeys refreshed.
 
         Ingestion calls it after its last batch and every report calls it before reading, so it is
         only needed directly after writing events by other means.
         """
-        with self.begin() as conn:
+        with self._write_lock, self.begin() as conn:
             dirty = int(conn.execute(text("SELECT COUNT(*) FROM journey_dirty")).scalar_one())
             if not dirty:
                 return 0
             total = int(conn.execute(text("SELECT COUNT(*) FROM journey_summary")).scalar_one())
-            self._refresh(conn, full=dirty >= _FULL_REBUILD_SHARE * max(total, 1))
+            self._refresh(conn, full=duck.rebuilds(dirty, total))
             conn.execute(delete(dirty_table))
         return dirty
 

@@ -21,9 +21,14 @@ def procedures_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def store(tmp_path: Path, procedures_file: Path) -> Iterator[JourneyStore]:
-    s = JourneyStore(f"sqlite:///{tmp_path / 'journeys.sqlite3'}")
+@pytest.fixture(params=["duckdb", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, procedures_file: Path) -> Iterator[JourneyStore]:
+    """Every journeys test runs on the embedded default (DuckDB) and on SQLite; PostgreSQL has its own test."""
+    url = {
+        "duckdb": f"duckdb:///{tmp_path / 'journeys.duckdb'}",
+        "sqlite": f"sqlite:///{tmp_path / 'journeys.sqlite3'}",
+    }[request.param]
+    s = JourneyStore(url)
     s.register_procedures(load_procedures(procedures_file))
     yield s
     s.engine.dispose()

@@ -96,11 +96,15 @@ def _random_journeys(seed: int) -> Journeys:
     return journeys
 
 
-def test_postgres_and_sqlite_agree(
+def test_postgres_sqlite_and_duckdb_agree(
     postgres_url: str, procedures_file: Path, tmp_path: Path, at: Callable[[float], datetime]
 ) -> None:
     journeys = _random_journeys(6)
-    stores = [JourneyStore(f"sqlite:///{tmp_path / 'j.sqlite3'}"), JourneyStore(postgres_url)]
+    stores = [
+        JourneyStore(f"sqlite:///{tmp_path / 'j.sqlite3'}"),
+        JourneyStore(postgres_url),
+        JourneyStore(f"duckdb:///{tmp_path / 'j.duckdb'}"),
+    ]
     try:
         results = []
         for store in stores:
@@ -120,7 +124,7 @@ def test_postgres_and_sqlite_agree(
                 outputs.append([a.model_dump() for a in find_abandoned(store, as_of=at(minutes))])
             results.append(outputs)
         assert results[0][0]["journeys"] == 150
-        assert results[0] == results[1]
+        assert results[0] == results[1] == results[2]
     finally:
         for store in stores:
             store.engine.dispose()
