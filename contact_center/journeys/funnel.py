@@ -93,9 +93,9 @@ FROM {tmp} GROUP BY grp
 """
 
 # Time on a step: from entering it (its first event, or the previous step's completion if earlier,
-# or the journey's start for the first step) to its first completion. Percentiles by nearest rank,
-# with ROW_NUMBER, because neither SQLite nor a portable SQL has PERCENTILE_CONT. The rank is the
-# smallest rn with rn >= n * p / 100, written without division: DuckDB's / does not truncate.
+# or the journey's start for the first step) to its first completion. Percentiles by nearest rank:
+# built in on PostgreSQL and DuckDB (percentile_disc); on SQLite with ROW_NUMBER, the rank being the
+# smallest rn with rn >= n * p / 100.
 _STEP_TIMES_SQL = """
 WITH durs AS (
     SELECT js.grp AS grp, st2.pos AS pos,
@@ -109,7 +109,9 @@ WITH durs AS (
     UNION ALL
     SELECT grp, 0 AS pos, completed_at - started_at AS dur FROM {tmp} WHERE completed_at IS NOT NULL
 ),
-ranked AS (
+{percentiles}
+"""
+_PERCENTILES_BY_RANK = """ranked AS (
     SELECT grp, pos, dur,
         ROW_NUMBER() OVER (PARTITION BY grp, pos ORDER BY dur) AS rn,
         COUNT(*) OVER (PARTITION BY grp, pos) AS n
@@ -118,8 +120,13 @@ ranked AS (
 SELECT grp, pos,
     MAX(CASE WHEN rn * 100 >= n * 50 AND (rn - 1) * 100 < n * 50 THEN dur END) AS median,
     MAX(CASE WHEN rn * 100 >= n * 90 AND (rn - 1) * 100 < n * 90 THEN dur END) AS p90
-FROM ranked GROUP BY grp, pos
-"""
+FROM ranked GROUP BY grp, pos"""
+# PostgreSQL and DuckDB compute it without numbering every row; tests check both forms agree.
+_PERCENTILES_BUILT_IN = """done AS (SELECT 1)
+SELECT grp, pos,
+    percentile_disc(0.5) WITHIN GROUP (ORDER BY dur) AS median,
+    percentile_disc(0.9) WITHIN GROUP (ORDER BY dur) AS p90
+FROM durs GROUP BY grp, pos"""
 
 _GROUP_EXPR = {
     None: "'all'",
@@ -184,7 +191,10 @@ def _groups(
 ) -> dict[str, FunnelGroup]:
     totals = conn.execute(text(_TOTALS_SQL.format(tmp=tmp)), params).all()
     step_rows = conn.execute(text(_STEPS_SQL.format(tmp=tmp)), params).all()
-    time_rows = conn.execute(text(_STEP_TIMES_SQL.format(tmp=tmp, steps=steps_rel)), params).all()
+    percentiles = _PERCENTILES_BY_RANK if conn.dialect.name == "sqlite" else _PERCENTILES_BUILT_IN
+    time_rows = conn.execute(
+        text(_STEP_TIMES_SQL.format(tmp=tmp, steps=steps_rel, percentiles=percentiles)), params
+    ).all()
     times = {(r.grp, int(r.pos)): (r.median, r.p90) for r in time_rows}
     by_group: dict[str, dict[int, Any]] = {}
     for r in step_rows:
@@ -285,8 +295,9 @@ def _compute_funnel(
             ),
             {k: v for k, v in params.items() if k not in ("idle",) and (v is not None)},
         )
-        # Without it the step-times join is a nested loop over journeys x step rows.
-        conn.execute(text(f"CREATE INDEX ix_{tmp} ON {tmp} (journey_id)"))
+        if conn.dialect.name != "duckdb":
+            # Without it the step-times join is a nested loop over journeys x step rows (DuckDB hashes).
+            conn.execute(text(f"CREATE INDEX ix_{tmp} ON {tmp} (journey_id)"))
         overall = _groups(conn, tmp, steps_rel, params, proc.steps) if by is None else {}
         groups = _groups(conn, tmp, steps_rel, params, proc.steps) if by is not None else {}
         if by is not None:

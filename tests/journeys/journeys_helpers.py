@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ procedures:
     resume_url: "https://example.brussels/procedures/terrace/{journey_id}/{step}?lang=auto"
 """
 
+MARRIAGE_STEPS = ["identity", "civil-status", "documents", "appointment", "payment"]
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)  # a Monday, not a Belgian public holiday
 
 
@@ -105,3 +107,27 @@ class TinyKnowledgeBase:
             if overlap:
                 scored.append(hit.model_copy(update={"score": float(overlap)}))
         return sorted(scored, key=lambda h: -h.score)[:k]
+
+
+def random_journeys(seed: int) -> Journeys:
+    """150 marriage-declaration journeys of every shape (completed, ineligible, cancelled, idle), shuffled."""
+    rng = random.Random(seed)
+    journeys = Journeys()
+    steps = MARRIAGE_STEPS
+    for n in range(150):
+        jid = f"j{n}"
+        kw = {"channel": rng.choice(["web", "mobile"]), "language": rng.choice(["fr", "nl", "en"])}
+        start = rng.randrange(0, 5 * 24 * 60)
+        reached = rng.randrange(0, len(steps) + 1)
+        end = journeys.through(jid, steps[:reached], start=start, per_step=rng.randrange(1, 30), **kw)
+        ending = rng.random()
+        if reached == len(steps) and ending < 0.8:
+            journeys.add(jid, "completed", minutes=end + 1, **kw)
+        elif ending < 0.1:
+            journeys.add(jid, "ineligible", minutes=end + 1, step=steps[max(reached - 1, 0)], **kw)
+        elif ending < 0.2:
+            journeys.add(jid, "cancelled", minutes=end + 1, **kw)
+        elif ending < 0.4 and reached < len(steps):
+            journeys.add(jid, "step_viewed", minutes=end + 2, step=steps[reached], **kw)
+    rng.shuffle(journeys.events)
+    return journeys

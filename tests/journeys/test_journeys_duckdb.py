@@ -20,7 +20,7 @@ from contact_center.errors import EventValidationError, JourneyError
 from contact_center.journeys import IngestResult, JourneyStore, compute_funnel, load_procedures, read_events
 from contact_center.journeys import store as store_module
 from contact_center.settings import Settings
-from tests.journeys.journeys_helpers import PROCEDURES_YAML, T0
+from tests.journeys.journeys_helpers import PROCEDURES_YAML, T0, random_journeys
 
 GOOD = {
     "event_id": "e1",
@@ -80,6 +80,10 @@ NASTY_LINES = [
     _line(event_id="bad-too-long", journey_id="j" * 201),  # rejected
     _line(event_id="bad-control") + "\x01",  # rejected: a raw control character
     _line(event_id="bad-duplicate-key").replace('"journey_id": "j1"', '"journey_id": "j1", "journey_id": 7'),
+    # Stored with the last value, as Python's json reads it (DuckDB's reader would keep the first).
+    _line(event_id="ok-duplicate-key").replace(
+        '"journey_id": "j1"', '"journey_id": "j1", "journey_id": "j2"'
+    ),
 ]
 
 
@@ -270,3 +274,19 @@ def test_the_embedded_default_is_a_duckdb_file_in_the_data_directory(tmp_path: P
     assert Settings(data_dir=tmp_path, database_url=shared).journeys_url == shared
     own = Settings(data_dir=tmp_path, database_url=shared, journeys={"database_url": "sqlite:///j.db"})
     assert own.journeys_url == "sqlite:///j.db"
+
+
+def test_duckdb_and_sqlite_funnels_agree_to_the_second(tmp_path: Path, at: Any) -> None:
+    """Percentiles are computed differently (percentile_disc on DuckDB, ROW_NUMBER on SQLite)."""
+    journeys = random_journeys(11)
+    outputs = []
+    for store in _stores(tmp_path):
+        store.ingest(journeys.parsed())
+        out = []
+        for minutes in (8 * 24 * 60, 3 * 24 * 60):  # the summaries, then the events up to an earlier time
+            for by in (None, "channel", "language"):
+                funnel = compute_funnel(store, "marriage-declaration", as_of=at(minutes), by=by)
+                out.append(funnel.model_dump(exclude={"as_of"}))
+        outputs.append(out)
+    assert outputs[0][0]["steps"][1]["median_seconds"] is not None
+    assert outputs[0] == outputs[1]

@@ -4,7 +4,6 @@ every funnel, the abandoned list and the nudge records must come out identical."
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from contact_center.journeys import JourneyStore, compute_funnel, find_abandoned, load_procedures
-from tests.journeys.journeys_helpers import Journeys
+from tests.journeys.journeys_helpers import random_journeys
 
 STEPS = ["identity", "civil-status", "documents", "appointment", "payment"]
 
@@ -74,32 +73,10 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _random_journeys(seed: int) -> Journeys:
-    rng = random.Random(seed)
-    journeys = Journeys()
-    for n in range(150):
-        jid = f"j{n}"
-        kw = {"channel": rng.choice(["web", "mobile"]), "language": rng.choice(["fr", "nl", "en"])}
-        start = rng.randrange(0, 5 * 24 * 60)
-        reached = rng.randrange(0, len(STEPS) + 1)
-        end = journeys.through(jid, STEPS[:reached], start=start, per_step=rng.randrange(1, 30), **kw)
-        ending = rng.random()
-        if reached == len(STEPS) and ending < 0.8:
-            journeys.add(jid, "completed", minutes=end + 1, **kw)
-        elif ending < 0.1:
-            journeys.add(jid, "ineligible", minutes=end + 1, step=STEPS[max(reached - 1, 0)], **kw)
-        elif ending < 0.2:
-            journeys.add(jid, "cancelled", minutes=end + 1, **kw)
-        elif ending < 0.4 and reached < len(STEPS):
-            journeys.add(jid, "step_viewed", minutes=end + 2, step=STEPS[reached], **kw)
-    rng.shuffle(journeys.events)
-    return journeys
-
-
 def test_postgres_sqlite_and_duckdb_agree(
     postgres_url: str, procedures_file: Path, tmp_path: Path, at: Callable[[float], datetime]
 ) -> None:
-    journeys = _random_journeys(6)
+    journeys = random_journeys(6)
     stores = [
         JourneyStore(f"sqlite:///{tmp_path / 'j.sqlite3'}"),
         JourneyStore(postgres_url),

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,12 +81,13 @@ def reference(
     return funnel, [(jid, step) for _, jid, step in sorted(abandoned)]
 
 
+@pytest.mark.parametrize("engine", ["duckdb", "sqlite"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(event_strategy, min_size=1, max_size=40), cut=st.integers(0, 100))
-def test_sql_matches_the_rules(events: list[tuple[int, str, str | None, int]], cut: int) -> None:
+def test_sql_matches_the_rules(engine: str, events: list[tuple[int, str, str | None, int]], cut: int) -> None:
     newest = max(m for *_, m in events)
     with tempfile.TemporaryDirectory() as tmp:
-        store = JourneyStore(f"sqlite:///{Path(tmp) / 'j.sqlite3'}")
+        store = JourneyStore(f"{engine}:///{Path(tmp) / 'j.db'}")
         try:
             import yaml
 
