@@ -8,10 +8,10 @@ next one once that step is completed. Detection is one SQL query over all proced
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from contact_center.journeys.help import HelpFinder
@@ -36,8 +36,13 @@ ORDER BY j.last_ts, j.journey_id
 """
 
 
-class AbandonedJourney(BaseModel):
-    """A journey idle past its window; ``step`` is where it stalled and ``help`` what would help there."""
+@dataclass(slots=True)
+class AbandonedJourney:
+    """A journey idle past its window; ``step`` is where it stalled and ``help`` what would help there.
+
+    A dataclass rather than a pydantic model: a large store lists tens of thousands of them, and the
+    values come typed from the store. ``to_dict()`` gives the JSON-ready form.
+    """
 
     journey_id: str
     procedure: str
@@ -46,8 +51,18 @@ class AbandonedJourney(BaseModel):
     last_event_at: datetime
     language: str | None = None
     channel: str | None = None
-    citizen_ref: str | None = Field(default=None, description="Pseudonymous; resolved only to send a nudge.")
-    help: list[Citation] = Field(default_factory=list)
+    citizen_ref: str | None = None
+    """Pseudonymous; resolved only to send a nudge."""
+    help: list[Citation] = field(default_factory=list)
+
+    def to_dict(self, *, with_citizen_ref: bool = True) -> dict[str, Any]:
+        """JSON-ready: ``last_event_at`` in ISO 8601, each citation as a dict."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["last_event_at"] = self.last_event_at.isoformat()
+        data["help"] = [c.model_dump(mode="json") for c in self.help]
+        if not with_citizen_ref:
+            del data["citizen_ref"]
+        return data
 
 
 def _row_to_journey(row: Any, as_of: float) -> AbandonedJourney:

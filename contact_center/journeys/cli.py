@@ -257,7 +257,7 @@ def abandoned(
             store, procedure=procedure, as_of=_when(as_of, "--as-of"), help_finder=finder, limit=limit
         )
         if as_json:
-            _print_json([json.loads(j.model_dump_json(exclude={"citizen_ref"})) for j in found])
+            _print_json([j.to_dict(with_citizen_ref=False) for j in found])
             return
         from rich.console import Console
         from rich.table import Table

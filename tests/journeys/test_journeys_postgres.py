@@ -98,7 +98,7 @@ def test_postgres_sqlite_and_duckdb_agree(
                 for by in (None, "channel", "language"):
                     funnel = compute_funnel(store, "marriage-declaration", as_of=at(minutes), by=by)  # type: ignore[arg-type]
                     outputs.append(funnel.model_dump(exclude={"as_of"}))
-                outputs.append([a.model_dump() for a in find_abandoned(store, as_of=at(minutes))])
+                outputs.append([a.to_dict() for a in find_abandoned(store, as_of=at(minutes))])
             results.append(outputs)
         assert results[0][0]["journeys"] == 150
         assert results[0] == results[1] == results[2]
