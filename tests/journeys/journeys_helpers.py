@@ -29,6 +29,18 @@ procedures:
     resume_url: "https://example.brussels/procedures/terrace/{journey_id}/{step}?lang=auto"
 """
 
+# One valid event with every field, for tests that change one field at a time.
+GOOD_EVENT = {
+    "event_id": "e1",
+    "journey_id": "j1",
+    "citizen_ref": "c1",
+    "procedure": "marriage-declaration",
+    "step": "identity",
+    "type": "step_viewed",
+    "ts": "2026-10-05T10:00:00+02:00",
+    "channel": "web",
+    "language": "fr",
+}
 MARRIAGE_STEPS = ["identity", "civil-status", "documents", "appointment", "payment"]
 T0 = datetime(2026, 10, 5, 8, 0, tzinfo=UTC)  # a Monday, not a Belgian public holiday
 

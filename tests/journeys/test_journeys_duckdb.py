@@ -20,19 +20,9 @@ from contact_center.errors import EventValidationError, JourneyError
 from contact_center.journeys import IngestResult, JourneyStore, compute_funnel, load_procedures, read_events
 from contact_center.journeys import store as store_module
 from contact_center.settings import Settings
-from tests.journeys.journeys_helpers import PROCEDURES_YAML, T0, random_journeys
+from tests.journeys.journeys_helpers import GOOD_EVENT, PROCEDURES_YAML, T0, random_journeys
 
-GOOD = {
-    "event_id": "e1",
-    "journey_id": "j1",
-    "citizen_ref": "c1",
-    "procedure": "marriage-declaration",
-    "step": "identity",
-    "type": "step_viewed",
-    "ts": "2026-10-05T10:00:00+02:00",
-    "channel": "web",
-    "language": "fr",
-}
+GOOD = GOOD_EVENT
 
 
 def _line(**changes: Any) -> str:

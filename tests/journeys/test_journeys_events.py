@@ -6,18 +6,9 @@ import pytest
 
 from contact_center.errors import EventValidationError
 from contact_center.journeys import JourneyEvent, RejectedEvent, parse_event, read_events
+from tests.journeys.journeys_helpers import GOOD_EVENT
 
-GOOD = {
-    "event_id": "e1",
-    "journey_id": "j1",
-    "citizen_ref": "c1",
-    "procedure": "marriage-declaration",
-    "step": "identity",
-    "type": "step_viewed",
-    "ts": "2026-10-05T10:00:00+02:00",
-    "channel": "web",
-    "language": "FR",
-}
+GOOD = {**GOOD_EVENT, "language": "FR"}
 
 
 def test_a_valid_event() -> None:
