@@ -229,7 +229,7 @@ def run(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from campaigns.worker import Worker
+    from campaigns.worker import Worker, run_async
 
     service = _service()
     tasks: dict[str, Any] = {}
@@ -264,7 +264,7 @@ def run(
             finally:
                 await mailer.aclose()
 
-        report = asyncio.run(go())
+        report = run_async(go())
     typer.echo(
         f"sent {report.sent}, deferred {report.deferred}, failed {report.failed}, suppressed {report.suppressed}; "
         f"recovered {report.recovered} interrupted rows ({report.uncertain} uncertain)"

@@ -6,25 +6,39 @@ before handing it to the transport, and records the reply afterwards. When a wor
 back after the lease: rows never handed to the transport return to ``pending`` (nothing is skipped);
 rows that were in flight are flagged ``uncertain`` and either resent or failed, as
 ``CC_CAMPAIGNS__RESEND_UNCERTAIN`` says. Only those can reach a recipient twice.
+
+The statements a sending worker runs thousands of times a minute (in-flight marks, replies, the pause
+check) go through :class:`SendSession`: driver-level SQL on one connection held for the campaign,
+because SQLAlchemy's per-statement machinery cost ten times the SQL itself (about 450 µs against
+45 µs for a transaction marking and recording four rows on SQLite). Claims select their rows through
+an index that yields them in order, so a batch costs the batch whatever the campaign's size.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
 from typing import Any, TextIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from campaigns.contacts import Contact, _contact_from_row
-from campaigns.tables import LEDGER_STATES, contacts, ledger, suppressions
+from campaigns.contacts import Contact
+from campaigns.tables import LEDGER_STATES, campaigns, contacts, ledger, suppressions
 
 __all__ = [
     "ClaimedRow",
+    "ClaimedTuple",
+    "LedgerBusy",
     "Outcome",
+    "SendSession",
     "claim",
+    "claim_tuples",
+    "claimed_row",
     "count_states",
     "export_csv",
     "mark_in_flight",
@@ -94,6 +108,52 @@ def populate(engine: Engine, rows: Iterable[dict[str, Any]]) -> int:
     return total
 
 
+_CLAIM_COLUMNS = (
+    ledger.c.id,
+    ledger.c.email,
+    ledger.c.language,
+    ledger.c.message_id,
+    ledger.c.attempts,
+    suppressions.c.reason,
+    contacts.c.id,
+    contacts.c.first_name,
+    contacts.c.last_name,
+    contacts.c.language,
+    contacts.c.nationality,
+    contacts.c.permit_type,
+    contacts.c.permit_expires,
+    contacts.c.postcode,
+    contacts.c.consent,
+    contacts.c.attributes,
+)
+
+
+def _as_date(value: Any) -> date | None:
+    return _iso_date(value) if isinstance(value, str) else value
+
+
+def _as_attributes(value: Any) -> dict[str, str]:
+    if isinstance(value, str):
+        return dict(_json_items(value))
+    return dict(value or {})
+
+
+# SQLite hands dates and JSON back as text. Recipients share few expiry dates and attribute sets, so
+# decoding each distinct text once keeps the claimed-row conversion cheap.
+@lru_cache(maxsize=4096)
+def _iso_date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+@lru_cache(maxsize=4096)
+def _json_items(text: str) -> tuple[tuple[str, str], ...]:
+    return tuple((json.loads(text) or {}).items())
+
+
+ClaimedTuple = tuple[Any, ...]
+"""A claimed row as the driver returned it (the columns of ``_CLAIM_COLUMNS``); see :func:`claimed_row`."""
+
+
 def claim(
     engine: Engine, campaign_id: int, worker_id: str, limit: int, lease: float, now: float
 ) -> list[ClaimedRow]:
@@ -102,76 +162,128 @@ def claim(
     Rows whose address has been suppressed since the campaign was scheduled are settled as
     ``suppressed`` here and not returned.
     """
-    due = (
-        sa.select(ledger.c.id)
-        .where(
-            ledger.c.campaign_id == campaign_id,
-            ledger.c.state.in_(("pending", "deferred")),
-            ledger.c.next_attempt_at <= now,
-        )
-        .order_by(ledger.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    return [
+        claimed_row(campaign_id, raw)
+        for raw in claim_tuples(engine, campaign_id, worker_id, limit, lease, now)
+    ]
+
+
+def claim_tuples(
+    engine: Engine, campaign_id: int, worker_id: str, limit: int, lease: float, now: float
+) -> list[ClaimedTuple]:
+    """:func:`claim`, returning the driver's tuples: turn each into a :class:`ClaimedRow` with :func:`claimed_row`.
+
+    The worker runs this in a thread and converts the rows on its event loop, one at a time as it
+    renders them: Python work in a thread holds the GIL, and a loop waiting for the GIL waits up to
+    the interpreter's switch interval (5 ms) with every SMTP connection idle.
+    """
+    sqlite = engine.dialect.name == "sqlite"
+    mark = _placeholder(engine.dialect.paramstyle)
+    table = ledger.name
+    # Due retries first (oldest due first), then pending rows (by due time, then ledger order). One
+    # state per statement, so the claim index yields the rows already in order: a batch costs the
+    # batch, whatever the campaign's size. PostgreSQL skips rows another worker is claiming.
+    take = (
+        f"UPDATE {table} SET state = 'claimed', claimed_by = {mark}, lease_until = {mark}, in_flight = FALSE "
+        f"WHERE id IN (SELECT id FROM {table} WHERE campaign_id = {mark} AND state = {mark} "
+        f"AND next_attempt_at <= {mark} ORDER BY next_attempt_at, id LIMIT {mark}"
+        f"{'' if sqlite else ' FOR UPDATE SKIP LOCKED'}) RETURNING id"
     )
-    with engine.begin() as conn:
-        ids = list(
-            conn.scalars(
-                sa.update(ledger)
-                .where(ledger.c.id.in_(due.scalar_subquery()))
-                .values(state="claimed", claimed_by=worker_id, lease_until=now + lease, in_flight=False)
-                .returning(ledger.c.id)
-            )
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        try:
+            if sqlite:
+                cursor.execute("BEGIN IMMEDIATE")
+            ids: list[int] = []
+            for state in ("deferred", "pending"):
+                cursor.execute(take, (worker_id, now + lease, campaign_id, state, now, limit - len(ids)))
+                ids.extend(row[0] for row in cursor.fetchall())
+                if len(ids) >= limit:
+                    break
+            rows: list[ClaimedTuple] = []
+            if ids:
+                cursor.execute(*_claimed_rows_sql(mark, ids))
+                rows = [tuple(row) for row in cursor.fetchall()]
+                blocked = [(f"suppressed: {row[5]}", row[0]) for row in rows if row[5] is not None]
+                if blocked:
+                    cursor.executemany(
+                        f"UPDATE {table} SET state = 'suppressed', reply = {mark}, claimed_by = NULL, "
+                        f"lease_until = NULL WHERE id = {mark}",
+                        blocked,
+                    )
+                    rows = [row for row in rows if row[5] is None]
+            raw.commit()
+        except BaseException:
+            raw.rollback()
+            raise
+        finally:
+            cursor.close()
+    finally:
+        raw.close()
+    return rows
+
+
+def claimed_row(campaign_id: int, raw: ClaimedTuple) -> ClaimedRow:
+    """A :class:`ClaimedRow` (with its :class:`~campaigns.contacts.Contact`) from a :func:`claim_tuples` row."""
+    (
+        lid,
+        email,
+        language,
+        message_id,
+        attempts,
+        _suppressed,
+        contact_id,
+        first_name,
+        last_name,
+        contact_language,
+        nationality,
+        permit_type,
+        permit_expires,
+        postcode,
+        consent,
+        attributes,
+    ) = raw
+    contact = (
+        Contact(
+            id=contact_id,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            language=contact_language,
+            nationality=nationality,
+            permit_type=permit_type,
+            permit_expires=_as_date(permit_expires),
+            postcode=postcode,
+            consent=bool(consent),
+            attributes=_as_attributes(attributes),
         )
-        if not ids:
-            return []
-        rows = conn.execute(
-            sa.select(ledger, contacts, suppressions.c.reason.label("suppressed_reason"))
-            .select_from(
-                ledger.outerjoin(contacts, contacts.c.email == ledger.c.email).outerjoin(
-                    suppressions, suppressions.c.email == ledger.c.email
-                )
-            )
-            .where(ledger.c.id.in_(ids))
-            .order_by(ledger.c.id)
-        ).all()
-        claimed: list[ClaimedRow] = []
-        blocked: list[tuple[int, str]] = []
-        for row in rows:
-            lid = row._mapping[ledger.c.id]
-            if row.suppressed_reason is not None:
-                blocked.append((lid, f"suppressed: {row.suppressed_reason}"))
-                continue
-            contact = (
-                _contact_from_row(_ContactView(row)) if row._mapping[contacts.c.id] is not None else None
-            )
-            claimed.append(
-                ClaimedRow(
-                    id=lid,
-                    campaign_id=campaign_id,
-                    email=row._mapping[ledger.c.email],
-                    language=row._mapping[ledger.c.language],
-                    message_id=row._mapping[ledger.c.message_id],
-                    attempts=row._mapping[ledger.c.attempts],
-                    contact=contact,
-                )
-            )
-        for lid, reason in blocked:
-            conn.execute(
-                sa.update(ledger)
-                .where(ledger.c.id == lid)
-                .values(state="suppressed", reply=reason, claimed_by=None, lease_until=None)
-            )
-    return claimed
+        if contact_id is not None
+        else None
+    )
+    return ClaimedRow(lid, campaign_id, email, language, message_id, attempts, contact)
 
 
-class _ContactView:
-    """Reads contact columns out of a joined row whose ledger columns share names (id, email)."""
+def _claimed_rows_sql(mark: str, ids: list[int]) -> tuple[str, tuple[Any, ...]]:
+    """The claimed rows joined to their contact and suppression (the columns of ``_CLAIM_COLUMNS``)."""
+    columns = ", ".join(f"{c.table.name}.{c.name}" for c in _CLAIM_COLUMNS)
+    return (
+        f"SELECT {columns} FROM {ledger.name} "
+        f"LEFT OUTER JOIN {contacts.name} ON {contacts.name}.email = {ledger.name}.email "
+        f"LEFT OUTER JOIN {suppressions.name} ON {suppressions.name}.email = {ledger.name}.email "
+        f"WHERE {ledger.name}.id IN ({', '.join([mark] * len(ids))}) ORDER BY {ledger.name}.id",
+        tuple(ids),
+    )
 
-    def __init__(self, row: Any) -> None:
-        self._m = row._mapping
 
-    def __getattr__(self, name: str) -> Any:
-        return self._m[contacts.c[name]]
+def _placeholder(paramstyle: str) -> str:
+    if paramstyle == "qmark":
+        return "?"
+    if paramstyle in ("format", "pyformat"):
+        return "%s"
+    raise NotImplementedError(
+        f"the ledger supports SQLite and PostgreSQL drivers, not paramstyle {paramstyle!r}"
+    )
 
 
 def mark_in_flight(conn: Connection, worker_id: str, ids: Sequence[int]) -> set[int]:
@@ -229,6 +341,168 @@ def record(conn: Connection, worker_id: str, outcomes: Sequence[Outcome]) -> Non
             for o in outcomes
         ],
     )
+
+
+class LedgerBusy(Exception):
+    """Another connection holds the database's write lock (raised only by a non-waiting commit)."""
+
+
+class SendSession:
+    """One worker's hot writes while it sends a campaign, in driver SQL on one connection it holds.
+
+    :meth:`commit` runs one transaction: the replies of finished rows, then the in-flight marks of
+    the rows about to be handed to the transport, and optionally the campaign's status (to notice a
+    pause) and a lease renewal. Use it from one thread at a time; :meth:`close` returns the connection.
+
+    On SQLite a commit can also be tried without waiting (``wait=False``): it raises
+    :class:`LedgerBusy` at once when another connection holds the write lock, so an event loop can
+    run the common case inline (tens of microseconds, no fsync in WAL mode with
+    ``synchronous=NORMAL``) and only hand the contended case to a thread. That connection also
+    leaves WAL checkpoints (which do fsync) to the other connections.
+
+    Example::
+
+        session = SendSession(engine, "host:123", campaign_id=1)
+        owned, status = session.commit([17, 18], outcomes, check_status=True)
+        session.close()
+    """
+
+    def __init__(self, engine: Engine, worker_id: str, campaign_id: int) -> None:
+        self._engine = engine
+        self._worker_id = worker_id
+        self._campaign_id = campaign_id
+        self.sqlite = engine.dialect.name == "sqlite"
+        self._raw: Any = None
+        self._restore: list[str] = []
+        mark = _placeholder(engine.dialect.paramstyle)
+        self._mark = mark
+        table = ledger.name
+        self._record_sql = (
+            f"UPDATE {table} SET state = {mark}, code = {mark}, reply = {mark}, attempts = {mark}, "
+            f"next_attempt_at = {mark}, sent_at = {mark}, in_flight = FALSE, claimed_by = NULL, "
+            f"lease_until = NULL WHERE id = {mark} AND claimed_by = {mark} AND state = 'claimed'"
+        )
+        self._mark_sql = (
+            f"UPDATE {table} SET in_flight = TRUE WHERE claimed_by = {mark} AND state = 'claimed' AND id IN "
+        )
+        self._status_sql = f"SELECT status FROM {campaigns.name} WHERE id = {mark}"
+        self._renew_sql = (
+            f"UPDATE {table} SET lease_until = {mark} WHERE claimed_by = {mark} AND state = 'claimed'"
+        )
+        self._suppress_sql = (
+            f"INSERT INTO {suppressions.name} (email, reason, detail, created_at) "
+            f"VALUES ({mark}, 'hard-bounce', {mark}, {mark}) ON CONFLICT (email) DO NOTHING"
+        )
+        self._busy_timeout_ms = 0
+
+    def _connection(self) -> Any:
+        if self._raw is None:
+            raw = self._engine.raw_connection()
+            if self.sqlite:
+                cursor: Any = raw.cursor()
+                cursor.execute("PRAGMA busy_timeout")
+                self._busy_timeout_ms = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA wal_autocheckpoint")
+                checkpoint = int(cursor.fetchone()[0])
+                cursor.execute("PRAGMA busy_timeout = 0")
+                cursor.execute("PRAGMA wal_autocheckpoint = 0")
+                cursor.close()
+                self._restore = [
+                    f"PRAGMA busy_timeout = {self._busy_timeout_ms}",
+                    f"PRAGMA wal_autocheckpoint = {checkpoint}",
+                ]
+            self._raw = raw
+        return self._raw
+
+    def _begin(self, cursor: Any, wait: bool) -> None:
+        if not self.sqlite:
+            return  # the driver opens the transaction with the first statement
+        if not wait:
+            try:
+                cursor.execute("BEGIN IMMEDIATE")
+            except self._engine.dialect.dbapi.OperationalError as exc:  # type: ignore[union-attr]
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise LedgerBusy(str(exc)) from None
+                raise
+            return
+        cursor.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        finally:
+            cursor.execute("PRAGMA busy_timeout = 0")
+
+    def commit(
+        self,
+        mark_ids: Sequence[int],
+        outcomes: Sequence[Outcome],
+        *,
+        suppress: Sequence[tuple[str, str]] = (),
+        check_status: bool = False,
+        renew_until: float | None = None,
+        now: float = 0.0,
+        wait: bool = True,
+    ) -> tuple[set[int], str | None]:
+        """Record ``outcomes``, suppress ``(email, detail)`` addresses, mark ``mark_ids`` in flight.
+
+        Returns the ids this worker still owned and marked (another worker may have recovered some)
+        and, when ``check_status``, the campaign's status read in the same transaction. Rows are not
+        marked when that status is no longer ``running`` (the campaign was paused meanwhile).
+        """
+        raw = self._connection()
+        cursor = raw.cursor()
+        try:
+            self._begin(cursor, wait)
+            try:
+                if outcomes:
+                    worker = self._worker_id
+                    cursor.executemany(
+                        self._record_sql,
+                        [
+                            (
+                                o.state,
+                                o.code,
+                                o.reply[:2000],
+                                o.attempts,
+                                o.next_attempt_at,
+                                o.sent_at,
+                                o.id,
+                                worker,
+                            )
+                            for o in outcomes
+                        ],
+                    )
+                for email, detail in suppress:
+                    cursor.execute(self._suppress_sql, (email, detail[:500], now))
+                status: str | None = None
+                if check_status:
+                    cursor.execute(self._status_sql, (self._campaign_id,))
+                    found = cursor.fetchone()
+                    status = found[0] if found else "deleted"
+                owned: set[int] = set()
+                if mark_ids and (not check_status or status == "running"):
+                    marks = ", ".join([self._mark] * len(mark_ids))
+                    cursor.execute(f"{self._mark_sql}({marks}) RETURNING id", (self._worker_id, *mark_ids))
+                    owned = {row[0] for row in cursor.fetchall()}
+                if renew_until is not None:
+                    cursor.execute(self._renew_sql, (renew_until, self._worker_id))
+                raw.commit()
+            except BaseException:
+                raw.rollback()
+                raise
+        finally:
+            cursor.close()
+        return owned, status
+
+    def close(self) -> None:
+        """Return the connection to the pool, with the settings it came with."""
+        if self._raw is not None:
+            raw, self._raw = self._raw, None
+            if self._restore:
+                cursor = raw.cursor()
+                for statement in self._restore:
+                    cursor.execute(statement)
+                cursor.close()
+            raw.close()
 
 
 def release(conn: Connection, worker_id: str, ids: Sequence[int], not_before: float = 0.0) -> None:

@@ -72,6 +72,22 @@ class AdaptiveRateLimiter:
                     return
                 await asyncio.sleep((1 - self._tokens) / rate)
 
+    def try_acquire(self) -> bool:
+        """Take one token if one is available now (no waiting); False when the caller must wait."""
+        if self._clock() < self._paused_until:
+            return False
+        if self.current is None:
+            return True
+        if self._lock.locked():
+            return False  # someone is already waiting in acquire(): they go first
+        now = self._clock()
+        self._tokens = min(self._capacity(), self._tokens + (now - self._updated) * self.current)
+        self._updated = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
     def pause_for(self, seconds: float) -> None:
         """Send nothing for ``seconds`` (the relay is unreachable or closed the connection)."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)

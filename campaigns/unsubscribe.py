@@ -9,7 +9,6 @@ the resident asking. Repeating the request is harmless (idempotent).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -36,7 +35,8 @@ def _unb64(text: str) -> bytes:
 
 
 def _signature(secret: str, payload: bytes) -> bytes:
-    return hmac.new(secret.encode(), b"unsubscribe\x00" + payload, hashlib.sha256).digest()[:16]
+    # hmac.digest is the one-shot C path: a third of hmac.new(...).digest()'s cost, once per message.
+    return hmac.digest(secret.encode(), b"unsubscribe\x00" + payload, "sha256")[:16]
 
 
 def make_token(secret: str, email: str, campaign: str) -> str:

@@ -7,6 +7,10 @@ and journey nudges both send through this port.
 A transport answers with a :class:`SendResult` that carries the SMTP-style reply code, so callers can
 tell a temporary refusal (4xx: retry later) from a permanent one (5xx: fail, maybe suppress) without
 knowing which transport they talk to.
+
+A caller that already holds a message's wire form (campaigns write it once, while rendering) hands it
+over as a :class:`WireMessage` to a :class:`WireMailer` (both adapters are): the transport then neither
+re-parses the addresses nor re-serialises the message through ``email.generator``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from contact_center.settings import Settings
 
-__all__ = ["MaildirMailer", "Mailer", "SendResult", "mailer_from_settings"]
+__all__ = ["MaildirMailer", "Mailer", "SendResult", "WireMailer", "WireMessage", "mailer_from_settings"]
 
 TEMPORARY_CODES = frozenset({421, 450, 451, 452, 454})
 
@@ -55,6 +59,23 @@ class SendResult:
         return self.code >= 500
 
 
+@dataclass(frozen=True, slots=True)
+class WireMessage:
+    """A message already serialised, with its envelope.
+
+    Attributes:
+        sender: the envelope sender (``MAIL FROM``), a bare address.
+        recipients: the envelope recipients (``RCPT TO``), bare addresses.
+        data: the RFC 5322 message, CRLF line endings, headers included (no ``Bcc``).
+        message_id: the message's Message-ID header, echoed in the :class:`SendResult`.
+    """
+
+    sender: str
+    recipients: tuple[str, ...]
+    data: bytes
+    message_id: str
+
+
 @runtime_checkable
 class Mailer(Protocol):
     """A transport for outgoing e-mail."""
@@ -65,6 +86,15 @@ class Mailer(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; the mailer may not be used afterwards."""
+        ...
+
+
+@runtime_checkable
+class WireMailer(Mailer, Protocol):
+    """A :class:`Mailer` that also takes a message in its wire form (the faster path)."""
+
+    async def send_wire(self, message: WireMessage) -> SendResult:
+        """Hand one serialised message to the transport and return its reply; never raises for a refusal."""
         ...
 
 
@@ -89,6 +119,11 @@ class MaildirMailer:
         message_id = str(message.get("Message-ID", ""))
         self._box.add(message)
         return SendResult(message_id=message_id, code=250, reply="2.0.0 stored in Maildir outbox")
+
+    async def send_wire(self, message: WireMessage) -> SendResult:
+        """Store a serialised message in ``new/`` (with the outbox's LF line endings) and answer 250."""
+        self._box.add(message.data.replace(b"\r\n", b"\n"))
+        return SendResult(message_id=message.message_id, code=250, reply="2.0.0 stored in Maildir outbox")
 
     async def aclose(self) -> None:
         """Nothing to release: each message is written and closed at once."""

@@ -9,6 +9,12 @@ caller can tell a temporary refusal from a permanent one:
 - a timeout answers 451 (local error, try again);
 - refusals keep the relay's own code and text (450, 452, 550, 553...).
 
+The transaction is written with aiosmtplib's command API (``MAIL``, ``RCPT``, ``DATA``) rather than its
+``sendmail``: ``sendmail`` parses the sender and each recipient with ``email.utils.parseaddr`` four times
+per message and arms a timer per reply, which made up a third of a campaign's CPU per message against a
+fast relay. Here the envelope comes ready (:class:`~channels.mailer.WireMessage`) and one deadline covers
+the whole transaction.
+
 Example::
 
     mailer = SMTPMailer.from_settings(settings.smtp)
@@ -28,7 +34,7 @@ from typing import TYPE_CHECKING, Literal
 
 import aiosmtplib
 
-from channels.mailer import SendResult
+from channels.mailer import SendResult, WireMessage
 
 if TYPE_CHECKING:
     from contact_center.settings import SMTPSettings
@@ -52,6 +58,22 @@ def _envelope(message: EmailMessage) -> tuple[str, list[str], bytes]:
         message = copy.copy(message)
         del message["Bcc"]
     return sender, recipients, message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def _address(address: str, utf8: bool) -> bytes | None:
+    """``<address>`` for MAIL/RCPT; None when it cannot go on the wire (non-ASCII without SMTPUTF8)."""
+    if address.isascii():
+        return b"<" + address.encode("ascii") + b">"
+    return b"<" + address.encode("utf-8") + b">" if utf8 else None
+
+
+class _Refused(Exception):
+    """A reply that ends the transaction (MAIL, every RCPT, or DATA refused)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
 
 
 class SMTPMailer:
@@ -127,9 +149,16 @@ class SMTPMailer:
 
     async def send(self, message: EmailMessage) -> SendResult:
         """Send one message over a pooled connection and return the relay's reply (never raises for a refusal)."""
+        sender, recipients, data = _envelope(message)
+        return await self.send_wire(
+            WireMessage(sender, tuple(recipients), data, str(message.get("Message-ID", "")))
+        )
+
+    async def send_wire(self, message: WireMessage) -> SendResult:
+        """Send one serialised message over a pooled connection; the relay's reply (never raises for a refusal)."""
         if self._closed:
             raise RuntimeError("this SMTPMailer was closed; create a new one")
-        message_id = str(message.get("Message-ID", ""))
+        message_id = message.message_id
         async with self._slots:
             client: aiosmtplib.SMTP | None = None
             try:
@@ -137,12 +166,11 @@ class SMTPMailer:
                 if not client.is_connected:
                     await self._discard(client)
                     client = await self._open()
-                sender, recipients, data = _envelope(message)
-                errors, reply = await client.sendmail(sender, recipients, data)
-            except aiosmtplib.SMTPRecipientsRefused as exc:
-                refusal = exc.recipients[0]
-                await self._recycle(client)
-                return SendResult(message_id, refusal.code, refusal.message)
+                async with asyncio.timeout(self.timeout):
+                    code, reply = await self._transaction(client, message)
+            except _Refused as exc:
+                await self._reset(client)
+                return SendResult(message_id, exc.code, exc.message)
             except (
                 aiosmtplib.SMTPConnectError,
                 aiosmtplib.SMTPServerDisconnected,
@@ -155,7 +183,8 @@ class SMTPMailer:
                 return SendResult(
                     message_id, 421, f"4.4.2 connection to {self.host}:{self.port} failed: {exc}"
                 )
-            except aiosmtplib.SMTPTimeoutError as exc:
+            except (aiosmtplib.SMTPTimeoutError, TimeoutError) as exc:
+                # A reply given up on leaves the connection out of step: it is closed, never reused.
                 if client is not None:
                     await self._discard(client)
                 return SendResult(message_id, 451, f"4.4.1 timeout talking to {self.host}:{self.port}: {exc}")
@@ -171,11 +200,65 @@ class SMTPMailer:
                     await self._discard(client)
                 return SendResult(message_id, 451, f"4.3.0 SMTP error: {exc}")
             self._idle.put_nowait(client)
-        if errors:
-            first = next(iter(errors.values()))
-            return SendResult(message_id, first.code, first.message)
-        # aiosmtplib returns only the text of the DATA reply; reaching here means it was a 2xx.
-        return SendResult(message_id, 250, reply)
+        return SendResult(message_id, code, reply)
+
+    async def _transaction(self, client: aiosmtplib.SMTP, message: WireMessage) -> tuple[int, str]:
+        """MAIL, RCPT per recipient, DATA; the reply to report (the first refused recipient's, if any)."""
+        if client.is_ehlo_or_helo_needed:
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                if not client.is_connected:
+                    raise
+                await client.helo()
+        utf8 = client.supports_extension("smtputf8")
+        sender = _address(message.sender, utf8)
+        if sender is None:
+            raise _Refused(553, f"5.6.7 sender {message.sender!r} is not ASCII and the relay lacks SMTPUTF8")
+        options: list[bytes] = []
+        if client.supports_extension("size"):
+            options.append(b"SIZE=%d" % len(message.data))
+        if not (message.sender.isascii() and all(r.isascii() for r in message.recipients)):
+            options.append(b"SMTPUTF8")
+        try:
+            reply = await client.execute_command(b"MAIL", b"FROM:" + sender, *options, timeout=None)
+            if reply.code != 250:
+                raise _Refused(reply.code, reply.message)
+            refused: list[tuple[int, str]] = []
+            for recipient in message.recipients:
+                address = _address(recipient, utf8)
+                if address is None:
+                    refused.append(
+                        (553, f"5.6.7 recipient {recipient!r} is not ASCII and the relay lacks SMTPUTF8")
+                    )
+                    continue
+                reply = await client.execute_command(b"RCPT", b"TO:" + address, timeout=None)
+                if reply.code not in (250, 251):
+                    refused.append((reply.code, reply.message))
+        except ValueError as exc:  # CR or LF in an address: never valid, never worth a retry
+            raise _Refused(501, f"5.5.4 invalid address: {exc}") from None
+        if len(refused) == len(message.recipients):
+            raise _Refused(*refused[0]) if refused else _Refused(554, "5.5.1 no recipients")
+        try:
+            data_reply = await client.data(message.data, timeout=None)
+        except aiosmtplib.SMTPDataError as exc:
+            raise _Refused(exc.code, exc.message) from None
+        if refused:
+            return refused[0]
+        return data_reply.code, data_reply.message
+
+    async def _reset(self, client: aiosmtplib.SMTP | None) -> None:
+        """After a refusal: RSET so the connection can carry the next message, else drop it."""
+        if client is None:
+            return
+        if client.is_connected:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await client.rset(timeout=None)
+            except (aiosmtplib.SMTPException, ConnectionError, OSError, TimeoutError):
+                await self._discard(client)
+                return
+        await self._recycle(client)
 
     async def _recycle(self, client: aiosmtplib.SMTP | None) -> None:
         if client is None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from campaigns import Campaigns, load_templates, plan_languages
+from campaigns import Campaigns, Contact, TemplateSet, load_templates, plan_languages
 from contact_center.errors import TemplateRenderError
 from contact_center.settings import Settings
 from tests.campaigns.helpers import make_settings, resident, write_csv
@@ -156,3 +156,27 @@ def test_headers_survive_the_wire_in_any_script(
     assert str(message["Subject"]) == " ".join(subject.replace("{{ first_name }}", "Zoë").split())
     assert message["To"].addresses[0].display_name == "Zoë Ağaoğlu"
     assert message["From"].addresses[0].display_name == "Bureau des étrangers"
+
+
+def test_one_render_per_language_matches_rendering_each_part() -> None:
+    """Subject, text and HTML render as one template per language; the result is the parts' own."""
+    sources = {
+        "fr": {
+            "subject": "{% set who = 'x' %}Titre de {{ first_name }}\n",
+            "text": "Bonjour {{ first_name }} ({{ who | default('no set leaks') }}),\n{{ permit_expires|date }}\n",
+            "html": "<p>{{ first_name }} &amp; {{ last_name }} {% for i in range(2) %}{{ i }}{% endfor %}</p>\n",
+        },
+        "nl": {"subject": "Titel", "text": "Beste {{ first_name }}"},
+    }
+    templates = TemplateSet(sources)
+    contact = Contact(email="a@example.org", first_name="<b>Zoë</b>", last_name="O'Brien & co", language="fr")
+    extra = {"unsubscribe_url": "https://example.brussels/u?t=1&x=2", "campaign": "c"}
+    for languages in (("fr",), ("nl",), ("fr", "nl")):
+        combined = templates.render(contact, languages, extra)
+        templates._combined = dict.fromkeys(templates._combined)  # force one render per part
+        separate = templates.render(contact, languages, extra)
+        templates = TemplateSet(sources)
+        assert combined == separate
+    fr = templates.render(contact, ("fr",), extra)
+    assert fr.subject == "Titre de <b>Zoë</b>" and "(no set leaks)" in fr.text
+    assert fr.html == '<div lang="fr"><p>&lt;b&gt;Zoë&lt;/b&gt; &amp; O&#39;Brien &amp; co 01</p></div>'

@@ -303,3 +303,32 @@ async def test_run_once_with_the_relay_down_returns_and_keeps_every_row(
     with service.engine.connect() as conn:
         attempts = set(conn.scalars(sa.select(ledger.c.attempts)))
     assert attempts == {0}  # an unreachable relay costs the recipients no attempt
+
+
+async def test_rows_in_flight_never_exceed_the_window(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    """What a crash could leave uncertain (rows marked in flight, reply not recorded) stays within the window."""
+    populated([resident(i, ["fr", "nl", "en"][i % 3]) for i in range(120)])
+    _schedule(service, templates_dir)
+    outbox = MaildirMailer(tmp_path / "outbox")
+    seen: list[int] = []
+
+    class Watching:
+        async def send_wire(self, message: Any) -> Any:
+            with service.engine.connect() as conn:
+                seen.append(int(conn.scalar(sa.select(sa.func.count()).where(ledger.c.in_flight.is_(True)))))
+            await asyncio.sleep(0.001)
+            return await outbox.send_wire(message)
+
+        async def send(self, message: Any) -> Any:
+            raise AssertionError("the worker hands the wire form to a transport that takes it")
+
+        async def aclose(self) -> None:
+            pass
+
+    worker = Worker(service.engine, service.settings, Watching(), concurrency=6)
+    report = await worker.run(once=True)
+    assert report.sent == 120 and len(outbox.messages()) == 120
+    assert 1 < max(seen) <= 6  # marked in groups, never past the window
+    assert service.status("renewal").counts["sent"] == 120

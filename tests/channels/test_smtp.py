@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from channels import MaildirMailer, Mailer
+from channels import MaildirMailer, Mailer, WireMailer, WireMessage
 from channels.smtp import SMTPMailer
 from contact_center.settings import SMTPSettings
 from tests.channels import smtp_peer as peer_module
@@ -46,6 +46,18 @@ class MailerContract:
         await mailer.aclose()
         assert sorted(r.message_id for r in results) == sorted(f"<m{i}@example.brussels>" for i in range(20))
         assert all(r.code == 250 for r in results)
+
+    async def test_takes_the_wire_form_as_it_is(self, tmp_path: Path, request: Any) -> None:
+        mailer = self.make(tmp_path, request)
+        assert isinstance(mailer, WireMailer)
+        data = _message(3).as_bytes(policy=_message(3).policy.clone(linesep="\r\n"))
+        result = await mailer.send_wire(
+            WireMessage(
+                "etrangers@example.brussels", ("resident@example.org",), data, "<m3@example.brussels>"
+            )
+        )
+        await mailer.aclose()
+        assert (result.code, result.message_id) == (250, "<m3@example.brussels>")
 
 
 class TestMaildirContract(MailerContract):
@@ -91,6 +103,34 @@ async def test_refusals_keep_the_relay_code(smtp_peer: Any) -> None:
     assert (throttled.code, throttled.temporary) == (452, True)
     assert fine.code == 250
     assert smtp_peer.handler.message_ids == ["<m2@example.brussels>"]
+
+
+async def test_wire_path_reports_refusals_and_keeps_the_connection(smtp_peer: Any) -> None:
+    """MAIL/RCPT/DATA written one by one: each refusal keeps its code and the connection serves the next."""
+    smtp_peer.handler.rcpt_reply = lambda addr: "550 5.1.1 no such user" if addr.startswith("ghost") else None
+    smtp_peer.handler.data_reply = lambda msg: "451 4.7.1 slow down" if "7" in str(msg["Subject"]) else None
+    mailer = SMTPMailer("127.0.0.1", smtp_peer.port, tls="none", pool_size=1)
+
+    def wire(n: int, *recipients: str) -> WireMessage:
+        message = _message(n, to=", ".join(recipients))
+        return WireMessage(
+            "etrangers@example.brussels",
+            recipients,
+            message.as_bytes(policy=message.policy.clone(linesep="\r\n")),
+            str(message["Message-ID"]),
+        )
+
+    unknown = await mailer.send_wire(wire(1, "ghost@example.org"))
+    throttled = await mailer.send_wire(wire(7, "resident@example.org"))
+    partly = await mailer.send_wire(wire(2, "ghost@example.org", "resident@example.org"))
+    fine = await mailer.send_wire(wire(4, "resident@example.org"))
+    await mailer.aclose()
+    assert (unknown.code, unknown.message_id) == (550, "<m1@example.brussels>")
+    assert (throttled.code, throttled.reply) == (451, "4.7.1 slow down")
+    # Delivered to the recipient the relay accepted; the refusal of the other is what is reported.
+    assert partly.code == 550
+    assert fine.code == 250
+    assert smtp_peer.handler.message_ids == ["<m2@example.brussels>", "<m4@example.brussels>"]
 
 
 async def test_unreachable_relay_is_a_temporary_421() -> None:
