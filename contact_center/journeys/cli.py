@@ -152,7 +152,6 @@ def ingest(
         _fail(f"--format {fmt!r}: use jsonl or csv")
 
     def run() -> None:
-
         _, store = _context()
         result = store.ingest_file(file, fmt)  # type: ignore[arg-type]
         if as_json:

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
 from contact_center.journeys.events import EVENT_FIELDS, EVENT_TYPES
 
-__all__ = ["DDL", "insert_events", "is_lock_error", "move_staged", "stage_jsonl", "staged_flags"]
+__all__ = ["DDL", "Moved", "insert_events", "is_lock_error", "move_staged", "stage_jsonl", "staged_flags"]
 
 # Created before ``metadata.create_all``, which then skips these tables (it checks for existence).
 DDL = (
@@ -47,7 +47,6 @@ DDL = (
 _STAGE_COLUMNS = ", ".join(f"{name} VARCHAR" for name in EVENT_FIELDS if name != "ts") + ", ts DOUBLE"
 _BATCH_TABLE = "journey_batch"
 
-# The flag of an event against the registered procedures, from a relation aliased ``b``.
 # The flag of an event against the registered procedures: ``b`` the event, ``p`` and ``s`` its procedure and
 # step left-joined.
 _FLAG = """CASE
@@ -69,8 +68,17 @@ def is_lock_error(exc: BaseException) -> bool:
     return "Could not set lock on file" in str(exc) or "Conflicting lock is held" in str(exc)
 
 
-def _move_new(conn: Connection, source: str) -> int:
-    """Insert the rows of ``source`` whose event_id is not stored yet (one per event_id); return how many.
+class Moved(NamedTuple):
+    """What a move into ``journey_events`` did, and how the summaries are to catch up."""
+
+    added: int
+    rebuild_all: bool
+    """The new events are a large share of the store: every summary is rebuilt (their journeys were not
+    listed in ``journey_dirty``)."""
+
+
+def _move_new(conn: Connection, source: str) -> Moved:
+    """Insert the rows of ``source`` whose event_id is not stored yet (one per event_id).
 
     When they are a large share of the store, the caller rebuilds every summary in the same transaction
     (see ``JourneyStore._refresh_after``); otherwise their journeys are listed in ``journey_dirty``.
@@ -96,14 +104,15 @@ def _move_new(conn: Connection, source: str) -> int:
         )
     )
     after = int(conn.exec_driver_sql("SELECT COUNT(*) FROM journey_events").scalar_one())
-    if after > before and not rebuilds(after - before, after):
+    rebuild_all = rebuilds(after - before, after)
+    if after > before and not rebuild_all:
         conn.exec_driver_sql(
             "INSERT INTO journey_dirty (procedure, journey_id) "
             f"SELECT DISTINCT procedure, journey_id FROM {source} "
             "ON CONFLICT (procedure, journey_id) DO NOTHING"
         )
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {source.removesuffix('_once')}_once")
-    return after - before
+    return Moved(after - before, rebuild_all)
 
 
 def rebuilds(added: int, total: int) -> bool:
@@ -111,22 +120,22 @@ def rebuilds(added: int, total: int) -> bool:
     return added >= FULL_REBUILD_SHARE * max(total, 1)
 
 
-def insert_events(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Store rows of ``EVENT_FIELDS`` values (``ts`` as epoch seconds) not stored yet; return how many.
+def insert_events(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> Moved:
+    """Store rows of ``EVENT_FIELDS`` values (``ts`` as epoch seconds) not stored yet.
 
     The caller holds the store's write lock and a transaction.
     """
     if not rows:
-        return 0
+        return Moved(0, rebuild_all=False)
     conn.exec_driver_sql(f"CREATE OR REPLACE TEMP TABLE {_BATCH_TABLE} ({_STAGE_COLUMNS})")
     columns = [list(col) for col in zip(*rows, strict=True)]
     selects = ", ".join(
         f"UNNEST(?::{'DOUBLE' if name == 'ts' else 'VARCHAR'}[]) AS {name}" for name in EVENT_FIELDS
     )
     conn.exec_driver_sql(f"INSERT INTO {_BATCH_TABLE} ({_COLUMNS}) SELECT {selects}", tuple(columns))
-    added = _move_new(conn, _BATCH_TABLE)
+    moved = _move_new(conn, _BATCH_TABLE)
     conn.exec_driver_sql(f"DROP TABLE {_BATCH_TABLE}")
-    return added
+    return moved
 
 
 def _quoted(path: Path) -> str:
@@ -197,8 +206,8 @@ def stage_jsonl(conn: Connection, path: Path, table: str) -> tuple[int, int]:
     return int(good), int(bad)
 
 
-def move_staged(conn: Connection, table: str) -> int:
-    """Store the ``ok`` rows of a staged table not stored yet; return how many."""
+def move_staged(conn: Connection, table: str) -> Moved:
+    """Store the ``ok`` rows of a staged table not stored yet."""
     conn.exec_driver_sql(f"CREATE OR REPLACE TEMP VIEW {table}_ok AS SELECT {_COLUMNS} FROM {table} WHERE ok")
     try:
         return _move_new(conn, f"{table}_ok")

@@ -108,10 +108,10 @@ WITH durs AS (
     WHERE st2.procedure = :procedure AND st2.left_at IS NOT NULL
     UNION ALL
     SELECT grp, 0 AS pos, completed_at - started_at AS dur FROM {tmp} WHERE completed_at IS NOT NULL
-),
-{percentiles}
+){percentiles}
 """
-_PERCENTILES_BY_RANK = """ranked AS (
+_PERCENTILES_BY_RANK = """,
+ranked AS (
     SELECT grp, pos, dur,
         ROW_NUMBER() OVER (PARTITION BY grp, pos ORDER BY dur) AS rn,
         COUNT(*) OVER (PARTITION BY grp, pos) AS n
@@ -122,7 +122,7 @@ SELECT grp, pos,
     MAX(CASE WHEN rn * 100 >= n * 90 AND (rn - 1) * 100 < n * 90 THEN dur END) AS p90
 FROM ranked GROUP BY grp, pos"""
 # PostgreSQL and DuckDB compute it without numbering every row; tests check both forms agree.
-_PERCENTILES_BUILT_IN = """done AS (SELECT 1)
+_PERCENTILES_BUILT_IN = """
 SELECT grp, pos,
     percentile_disc(0.5) WITHIN GROUP (ORDER BY dur) AS median,
     percentile_disc(0.9) WITHIN GROUP (ORDER BY dur) AS p90

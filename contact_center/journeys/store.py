@@ -439,18 +439,28 @@ class JourneyStore:
 
     # -- events -----------------------------------------------------------------------------------
 
-    def _insert_ignore_sql(self) -> str:
-        # Driver-level executemany with tuples: the ORM/Core per-row dict handling costs more than
-        # SQLite itself on million-event files. Both dialects accept ON CONFLICT DO NOTHING.
-        if self.dialect in ("sqlite", "duckdb"):
+    def _insert_sql(self) -> tuple[str, str]:
+        """SQLite and PostgreSQL: the statements that insert a batch of events and mark their journeys dirty.
+
+        Driver-level executemany with tuples: the ORM/Core per-row dict handling costs more than SQLite
+        itself on million-event files. Both dialects accept ON CONFLICT DO NOTHING (DuckDB, whose event
+        table has no key, goes through :func:`.duck.insert_events`).
+        """
+        if self.dialect == "sqlite":
             mark = "?"
         elif self.dialect == "postgresql":
             mark = "%s"
         else:
-            raise JourneyError(f"the journeys store supports SQLite and PostgreSQL, not {self.dialect}")
+            raise JourneyError(
+                f"the journeys store supports DuckDB, SQLite and PostgreSQL, not {self.dialect}"
+            )
         columns = ", ".join(_EVENT_COLUMNS)
         marks = ", ".join([mark] * len(_EVENT_COLUMNS))
-        return f"INSERT INTO journey_events ({columns}) VALUES ({marks}) ON CONFLICT (event_id) DO NOTHING"
+        return (
+            f"INSERT INTO journey_events ({columns}) VALUES ({marks}) ON CONFLICT (event_id) DO NOTHING",
+            f"INSERT INTO journey_dirty (procedure, journey_id) VALUES ({mark}, {mark}) "
+            "ON CONFLICT (procedure, journey_id) DO NOTHING",
+        )
 
     def ingest(self, items: Iterable[JourneyEvent | RejectedEvent]) -> IngestResult:
         """Store valid events (idempotently on ``event_id``) and report the rejected ones.
@@ -465,26 +475,20 @@ class JourneyStore:
         catalog = self.catalog()
         steps = {slug: frozenset(p.steps) for slug, p in catalog.items()}
         flags: Counter[tuple[str, str, str | None]] = Counter()
-        sql = self._insert_ignore_sql()
-        mark = "%s" if self.dialect == "postgresql" else "?"
-        dirty_sql = (
-            f"INSERT INTO journey_dirty (procedure, journey_id) VALUES ({mark}, {mark}) "
-            "ON CONFLICT (procedure, journey_id) DO NOTHING"
-        )
+        duckdb = self.dialect == "duckdb"
+        sql, dirty_sql = ("", "") if duckdb else self._insert_sql()
         batch: list[tuple[Any, ...]] = []
         rejected: list[dict[str, Any]] = []
         # Plain local counters: this loop runs once per event, and pydantic attribute writes are not free.
         read = rejected_count = 0
         added = [0]
 
-        duckdb = self.dialect == "duckdb"
-
         def flush() -> None:
             with self._write_lock, self.begin() as conn:
                 if duckdb:
-                    count = duck.insert_events(conn, [row[:-1] for row in batch])
-                    added[0] += count
-                    self._refresh_after(conn, count)
+                    moved = duck.insert_events(conn, [row[:-1] for row in batch])
+                    added[0] += moved.added
+                    self._refresh_after(conn, moved)
                 else:
                     cursor = conn.exec_driver_sql(sql, batch)
                     count = max(cursor.rowcount, 0)
@@ -545,9 +549,9 @@ class JourneyStore:
     def ingest_file(self, path: str | Path, fmt: EventFormat | None = None) -> IngestResult:
         """Store the events of a JSON Lines or CSV file; the same result as ``ingest(read_events(path, fmt))``.
 
-        On DuckDB a JSON Lines file is read and checked inside the engine (see :mod:`.duck`), in one
-        transaction; lines the engine's strict check does not accept go through the Python parser, which
-        stores them or rejects them with their line number. Elsewhere, and for CSV, the file is streamed
+        On DuckDB a JSON Lines file is read and checked inside the engine (see :mod:`.duck`), the lines it
+        accepts stored in one transaction; the lines its strict check does not accept then go through the
+        Python parser, which stores them or rejects them with their line number. Elsewhere, and for CSV, the file is streamed
         through :func:`read_events`.
         """
         p = Path(path)
@@ -571,9 +575,9 @@ class JourneyStore:
         with self._write_lock, self.begin() as conn:
             good, bad = duck.stage_jsonl(conn, path, staged)
             flags = Counter({(f, p, s): n for f, p, s, n in duck.staged_flags(conn, staged)})
-            added = duck.move_staged(conn, staged)
+            moved = duck.move_staged(conn, staged)
             # In the same transaction: events and their summaries are committed together.
-            self._refresh_after(conn, added)
+            self._refresh_after(conn, moved)
             suspects = (
                 {row[0] for row in conn.exec_driver_sql(f"SELECT raw FROM {staged} WHERE NOT ok")}
                 if bad
@@ -590,7 +594,7 @@ class JourneyStore:
                 )
                 result = self.ingest(read_events_from_lines(lines))
         result.read += good
-        result.added += added
+        result.added += moved.added
         result.duplicates = result.read - result.rejected_count - result.added
         for item in result.flagged:
             flags[(item.flag, item.procedure, item.step)] += item.events
@@ -600,13 +604,11 @@ class JourneyStore:
         ]
         return result
 
-    def _refresh_after(self, conn: Connection, added: int) -> None:
-        """DuckDB: bring the summaries up to date after ``added`` events, in the caller's transaction."""
-        if not added:
+    def _refresh_after(self, conn: Connection, moved: duck.Moved) -> None:
+        """DuckDB: bring the summaries up to date after a move of events, in the caller's transaction."""
+        if not moved.added:
             return
-        total = int(conn.exec_driver_sql("SELECT COUNT(*) FROM journey_events").scalar_one())
-        full = duck.rebuilds(added, total)
-        self._refresh(conn, full=full)
+        self._refresh(conn, full=moved.rebuild_all)
         conn.execute(delete(dirty_table))
 
     def refresh_summaries(self) -> int:
