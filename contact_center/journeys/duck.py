@@ -145,16 +145,19 @@ def _quoted(path: Path) -> str:
 _TYPES = ", ".join(f"'{t}'" for t in sorted(EVENT_TYPES))
 _SHAPE = "{" + ", ".join(f'"{name}": "VARCHAR"' for name in EVENT_FIELDS) + "}"
 _TS_PATTERN = r"\d{4}-\d\d-\d\d[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
-# A key followed by a number, true/false, an object or an array. Inside a JSON string a quote is escaped,
-# so this can only match a string that contains an escaped quote then a colon: such a line is merely
-# handed to the Python parser.
-_NOT_A_STRING = r'"\s*:\s*[-0-9tf\[{]'
+# What DuckDB's JSON reader takes and Python's ``json`` or the event rules do not: a key followed by
+# anything but a string (a number, true, null, NaN or inf, which DuckDB reads, an object, an array), and a
+# trailing comma before the closing brace (DuckDB reads it too). Inside a JSON string a quote is escaped,
+# so these can only match a string that holds an escaped quote then a colon, or a comma then a brace: such
+# a line is merely handed to the Python parser. Two patterns: one alternation is slower in RE2.
+_NOT_A_STRING = r'"\s*:\s*[^"\s]'
+_TRAILING_COMMA = r",\s*}"
 _CHECKS = " AND ".join(
     [
         # A control character \x01 cannot appear in valid JSON; read_csv split such a line on it.
         "extra IS NULL",
         "j IS NOT NULL",
-        "NOT not_a_string",
+        "NOT suspect",
         # As many keys as known fields with a value: no unknown field, no key twice, no explicit null
         # (those lines are left to the parser: JSON readers disagree on which duplicate wins).
         "nkeys = " + " + ".join(f"(j.{name} IS NOT NULL)::INTEGER" for name in EVENT_FIELDS),
@@ -185,16 +188,17 @@ def stage_jsonl(conn: Connection, path: Path, table: str) -> tuple[int, int]:
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT {_COLUMNS}, ok, CASE WHEN ok THEN NULL ELSE raw END AS raw FROM (
             SELECT *, COALESCE({_CHECKS}, false) AS ok FROM (
-                SELECT raw, extra, j, nkeys, not_a_string, j.event_id AS event_id, j.journey_id AS journey_id,
+                SELECT raw, extra, j, nkeys, suspect, j.event_id AS event_id, j.journey_id AS journey_id,
                     NULLIF(j.citizen_ref, '') AS citizen_ref, j.procedure AS procedure, NULLIF(j.step, '') AS step,
                     j.type AS type, epoch(TRY_CAST(j.ts AS TIMESTAMPTZ)) AS ts, NULLIF(j.channel, '') AS channel,
                     lower(NULLIF(j.language, '')) AS language
                 FROM (
+                    -- TRY: NULL for a line that is not JSON, without a separate validity pass.
                     SELECT raw, extra,
-                        CASE WHEN valid THEN from_json(raw, '{_SHAPE}') END AS j,
-                        CASE WHEN valid THEN len(json_keys(raw)) END AS nkeys,
-                        regexp_matches(raw, '{_NOT_A_STRING}') AS not_a_string
-                    FROM (SELECT raw, extra, starts_with(raw, '{{') AND json_valid(raw) AS valid FROM {lines})
+                        CASE WHEN starts_with(raw, '{{') THEN TRY(from_json(raw, '{_SHAPE}')) END AS j,
+                        CASE WHEN starts_with(raw, '{{') THEN TRY(len(json_keys(raw))) END AS nkeys,
+                        regexp_matches(raw, '{_NOT_A_STRING}') OR regexp_matches(raw, '{_TRAILING_COMMA}') AS suspect
+                    FROM {lines}
                     WHERE raw IS NOT NULL
                 )
             )

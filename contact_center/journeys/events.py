@@ -28,6 +28,7 @@ __all__ = [
     "EventType",
     "JourneyEvent",
     "RejectedEvent",
+    "check_unicode",
     "parse_event",
     "read_events",
     "read_events_from_lines",
@@ -168,8 +169,25 @@ def parse_event(raw: object) -> JourneyEvent:
     )
 
 
-def _numbered(raw: object, line: int) -> JourneyEvent | RejectedEvent:
+def check_unicode(raw: object) -> None:
+    """Raise ValueError when a decoded JSON value holds a lone surrogate (``"\\ud800"`` escaped alone).
+
+    Python's ``json`` decodes such an escape, but it is not Unicode text: no database stores it. Callers
+    run this only when the JSON text holds a ``\\u`` escape, the one way to write a surrogate.
+    """
     try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "a \\u escape in the event is half of a surrogate pair, not a character; fix the producer's "
+            "JSON encoding"
+        ) from None
+
+
+def _numbered(raw: object, line: int, escapes: bool = False) -> JourneyEvent | RejectedEvent:
+    try:
+        if escapes:
+            check_unicode(raw)
         return parse_event(raw)
     except ValueError as exc:
         event_id = raw.get("event_id") if isinstance(raw, dict) else None
@@ -185,7 +203,7 @@ def _jsonl(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
         except json.JSONDecodeError as exc:
             yield RejectedEvent(number, f"not valid JSON: {exc.msg} at column {exc.colno}")
             continue
-        yield _numbered(raw, number)
+        yield _numbered(raw, number, "\\u" in line)
 
 
 def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from contact_center.errors import JourneyError, ProceduresFileError
-from contact_center.journeys.events import JourneyEvent, RejectedEvent, parse_event
+from contact_center.journeys.events import JourneyEvent, RejectedEvent, check_unicode, parse_event
 from contact_center.journeys.funnel import Breakdown, compute_funnel
 from contact_center.journeys.store import JourneyStore
 
@@ -50,10 +50,12 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
 def create_app(store: JourneyStore) -> Starlette:
     """The Starlette application over ``store``."""
 
-    def ingest(raw_events: list[Any]) -> dict[str, Any]:
+    def ingest(raw_events: list[Any], escapes: bool) -> dict[str, Any]:
         items: list[JourneyEvent | RejectedEvent] = []
         for index, raw in enumerate(raw_events):
             try:
+                if escapes:
+                    check_unicode(raw)
                 items.append(parse_event(raw))
             except ValueError as exc:
                 event_id = raw.get("event_id") if isinstance(raw, dict) else None
@@ -87,7 +89,7 @@ def create_app(store: JourneyStore) -> Starlette:
         if len(events) > MAX_BATCH:
             return _error(413, f"{len(events)} events in one request; send at most {MAX_BATCH} per request")
         try:
-            result = await run_in_threadpool(ingest, events)
+            result = await run_in_threadpool(ingest, events, b"\\u" in body)
         except JourneyError as exc:
             return _error(500, str(exc))
         return JSONResponse(result, status_code=200)

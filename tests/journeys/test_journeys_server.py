@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -63,6 +64,22 @@ def test_post_events_then_read_the_funnel(base_url: str, journeys: Journeys) -> 
             or funnel["steps"][0]["reached"] == 2
         )
         assert list(funnel["groups"]) == ["web"]
+
+
+def test_an_event_with_a_lone_surrogate_escape_is_rejected_alone(base_url: str, journeys: Journeys) -> None:
+    journeys.through("j1", ["identity"])
+    good = json.dumps(journeys.events)
+    bad = json.dumps({**journeys.events[0], "event_id": "half", "channel": "\ud800"})  # written as \\ud800
+    assert "\\ud800" in bad
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        response = client.post(
+            "/events", content=f"[{good[1:-1]}, {bad}]".encode(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["added"] == len(journeys.events)
+    assert [(r["index"], r["event_id"]) for r in body["rejected"]] == [(len(journeys.events), "half")]
+    assert "surrogate" in body["rejected"][0]["reason"]
 
 
 def test_bad_requests_say_what_is_wrong(base_url: str) -> None:
