@@ -6,8 +6,8 @@
 Each pipeline runs in its own process so its peak memory (ru_maxrss) is its own:
 
 - ``duckdb``: the library on its embedded default. ``JourneyStore.ingest_file`` (the JSON Lines file read
-  and checked inside DuckDB, idempotent, per-journey summaries kept in SQL), then ``compute_funnel`` for
-  every procedure and ``find_abandoned``.
+  and checked inside DuckDB, idempotent, per-journey summaries kept in SQL), then ``compute_funnels``
+  (every procedure's funnel, computed together) and ``find_abandoned``.
 - ``sqlite`` (with ``--engines duckdb sqlite``): the same library code on a SQLite store, where every
   event goes through the Python parser.
 - ``python``: a straightforward pure-Python implementation of the same rules: the same parser, events
@@ -47,7 +47,7 @@ def run_sql(data: Path, url: str, out: Any) -> None:
     """The library's pipeline; sends timings back through ``out``."""
     from contact_center.journeys import (
         JourneyStore,
-        compute_funnel,
+        compute_funnels,
         find_abandoned,
         load_procedures,
     )
@@ -59,7 +59,7 @@ def run_sql(data: Path, url: str, out: Any) -> None:
     result = store.ingest_file(data / "events.jsonl")
     t1 = time.perf_counter()
     with store.session():  # one open of the database for the whole report, as a notebook would do
-        funnels = {slug: compute_funnel(store, slug, as_of=AS_OF) for slug in catalog}
+        funnels = compute_funnels(store, as_of=AS_OF)
         t2 = time.perf_counter()
         abandoned = find_abandoned(store, as_of=AS_OF)
         t3 = time.perf_counter()

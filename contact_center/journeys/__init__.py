@@ -32,7 +32,13 @@ if TYPE_CHECKING:
         parse_event,
         read_events,
     )
-    from contact_center.journeys.funnel import Funnel, FunnelGroup, FunnelStep, compute_funnel
+    from contact_center.journeys.funnel import (
+        Funnel,
+        FunnelGroup,
+        FunnelStep,
+        compute_funnel,
+        compute_funnels,
+    )
     from contact_center.journeys.help import HelpFinder, KnowledgeSearch
     from contact_center.journeys.links import sign_resume_link, verify_resume_link
     from contact_center.journeys.nudges import NudgeOutcome, NudgeReport, in_holdout, run_nudges
@@ -69,6 +75,7 @@ _EXPORTS = {
     "RejectedEvent": "contact_center.journeys.events",
     "Uplift": "contact_center.journeys.uplift",
     "compute_funnel": "contact_center.journeys.funnel",
+    "compute_funnels": "contact_center.journeys.funnel",
     "compute_uplift": "contact_center.journeys.uplift",
     "find_abandoned": "contact_center.journeys.abandonment",
     "in_holdout": "contact_center.journeys.nudges",
@@ -106,6 +113,7 @@ __all__ = [
     "RejectedEvent",
     "Uplift",
     "compute_funnel",
+    "compute_funnels",
     "compute_uplift",
     "find_abandoned",
     "in_holdout",

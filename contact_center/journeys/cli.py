@@ -182,7 +182,12 @@ def ingest(
 
 @app.command()
 def funnel(
-    procedure: Annotated[str, typer.Argument(help="Procedure slug, e.g. marriage-declaration.")],
+    procedure: Annotated[
+        str | None,
+        typer.Argument(
+            help="Procedure slug, e.g. marriage-declaration; without it, every registered procedure."
+        ),
+    ] = None,
     start: Annotated[
         str | None, typer.Option("--from", help="Journeys started on or after (ISO date/time).")
     ] = None,
@@ -194,36 +199,50 @@ def funnel(
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also write the chart to this .png or .svg file.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the funnel as JSON.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the funnel as JSON (a list of funnels without a procedure).")
+    ] = False,
 ) -> None:
     """Where citizens drop off: reached, completed and dropped per step, time per step, completion rate."""
     if by not in (None, "channel", "language"):
         _fail(f"--by {by!r}: use channel or language")
+    if chart is not None and procedure is None:
+        _fail(
+            "--chart draws one procedure's funnel: name the procedure, e.g. journeys funnel marriage-declaration"
+        )
 
     def run() -> None:
-        from contact_center.journeys.funnel import compute_funnel
+        from contact_center.journeys.funnel import compute_funnels
 
         _, store = _context()
-        result = compute_funnel(
+        results = compute_funnels(
             store,
-            procedure,
+            None if procedure is None else [procedure],
             start=_when(start, "--from"),
             end=_when(end, "--to"),
             by=by,  # type: ignore[arg-type]
             as_of=_when(as_of, "--as-of"),
         )
-        if chart is not None:
+        if chart is not None and procedure is not None:
             from contact_center.journeys.charts import save_funnel_chart
 
-            save_funnel_chart(result, chart)
+            save_funnel_chart(results[procedure], chart)
         if as_json:
-            _print_json(json.loads(result.model_dump_json()))
+            data = [json.loads(result.model_dump_json()) for result in results.values()]
+            _print_json(data[0] if procedure is not None else data)
+            return
+        if not results:
+            typer.echo(
+                "no procedures registered yet: load them with `contact-center journeys procedures FILE`"
+            )
             return
         from rich.console import Console
 
         from contact_center.journeys.charts import funnel_table
 
-        Console().print(funnel_table(result))
+        console = Console()
+        for result in results.values():
+            console.print(funnel_table(result))
         if chart is not None:
             typer.echo(f"chart written to {chart}")
 

@@ -13,6 +13,8 @@ Counting rules (documented in docs/journeys.md):
   completion. ``completed`` in the report is that GOV.UK numerator; ``ineligible`` is also shown apart.
 
 Everything is aggregated by the database (GROUP BY, window functions); Python only shapes the rows.
+:func:`compute_funnels` computes several procedures' funnels in the same few queries (a dashboard of
+every procedure costs about what one funnel does); :func:`compute_funnel` is the one-procedure case.
 """
 
 from __future__ import annotations
@@ -22,74 +24,75 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from contact_center.journeys.store import JourneyStore
 
-__all__ = ["Breakdown", "Funnel", "FunnelGroup", "FunnelStep", "compute_funnel"]
+__all__ = ["Breakdown", "Funnel", "FunnelGroup", "FunnelStep", "compute_funnel", "compute_funnels"]
 
 Breakdown = Literal["channel", "language"]
 
-# Per journey of one procedure, up to the report time. The group column is the journey's channel or
+# Per journey of the chosen procedures, up to the report time. The group column is the journey's channel or
 # language as its `started` event gives it (the citizen may switch device later; the funnel is about
 # where they began). {journeys} is the summary table or the same aggregate over events up to --as-of.
 # Created, then filled by INSERT ... SELECT: PostgreSQL does not take bound parameters in CREATE TABLE AS.
 _TMP_TABLE_SQL = """
 CREATE TEMPORARY TABLE {tmp} (
-    journey_id TEXT, grp TEXT, started_at DOUBLE PRECISION, last_ts DOUBLE PRECISION, is_completed INTEGER,
+    procedure TEXT, journey_id TEXT, grp TEXT, started_at DOUBLE PRECISION, last_ts DOUBLE PRECISION, is_completed INTEGER,
     is_ineligible INTEGER, is_cancelled INTEGER, completed_at DOUBLE PRECISION, done_through INTEGER,
     at_step INTEGER
 )
 """
 
 _JOURNEYS_SQL = """
-INSERT INTO {tmp} (journey_id, grp, started_at, last_ts, is_completed, is_ineligible, is_cancelled,
-    completed_at, done_through, at_step)
-SELECT journey_id, {group_expr} AS grp, started_at, last_ts, is_completed, is_ineligible, is_cancelled,
-    completed_at,
-    CASE WHEN is_completed = 1 THEN :n ELSE last_done END AS done_through,
+INSERT INTO {tmp} (procedure, journey_id, grp, started_at, last_ts, is_completed, is_ineligible,
+    is_cancelled, completed_at, done_through, at_step)
+SELECT j.procedure, j.journey_id, {group_expr} AS grp, j.started_at, j.last_ts, j.is_completed,
+    j.is_ineligible, j.is_cancelled, j.completed_at,
+    CASE WHEN j.is_completed = 1 THEN p.step_count ELSE j.last_done END AS done_through,
     CASE
-        WHEN is_completed = 1 THEN :n
-        WHEN furthest > last_done THEN furthest
-        WHEN last_done < :n THEN last_done + 1
-        ELSE :n
+        WHEN j.is_completed = 1 THEN p.step_count
+        WHEN j.furthest > j.last_done THEN j.furthest
+        WHEN j.last_done < p.step_count THEN j.last_done + 1
+        ELSE p.step_count
     END AS at_step
 FROM {journeys} j
-WHERE j.procedure = :procedure AND {window}
+JOIN journey_procedures p ON p.slug = j.procedure
+WHERE j.procedure IN :procedures AND {window}
 """
 
 # A histogram of journeys by (group, step they stand at, steps done, state) first: a few dozen rows,
 # which are then spread over the steps. Cheaper than crossing every journey with every step.
 _STEPS_SQL = """
 WITH h AS (
-    SELECT grp, at_step, done_through,
+    SELECT t.procedure AS procedure, t.grp AS grp, t.at_step AS at_step, t.done_through AS done_through,
         CASE
-            WHEN is_completed = 1 THEN 'completed'
-            WHEN is_ineligible = 1 THEN 'ineligible'
-            WHEN is_cancelled = 1 OR :as_of - last_ts > :idle THEN 'dropped'
+            WHEN t.is_completed = 1 THEN 'completed'
+            WHEN t.is_ineligible = 1 THEN 'ineligible'
+            WHEN t.is_cancelled = 1 OR :as_of - t.last_ts > p.idle_seconds THEN 'dropped'
             ELSE 'open'
         END AS state,
         COUNT(*) AS n
-    FROM {tmp}
-    GROUP BY 1, 2, 3, 4
+    FROM {tmp} t
+    JOIN journey_procedures p ON p.slug = t.procedure
+    GROUP BY 1, 2, 3, 4, 5
 )
-SELECT h.grp AS grp, s.position AS position, s.step AS step,
+SELECT h.procedure AS procedure, h.grp AS grp, s.position AS position, s.step AS step,
     SUM(CASE WHEN h.at_step >= s.position THEN h.n ELSE 0 END) AS reached,
     SUM(CASE WHEN h.done_through >= s.position THEN h.n ELSE 0 END) AS completed,
     SUM(CASE WHEN h.at_step = s.position AND h.state = 'dropped' THEN h.n ELSE 0 END) AS dropped,
     SUM(CASE WHEN h.at_step = s.position AND h.state = 'open' THEN h.n ELSE 0 END) AS in_progress,
     SUM(CASE WHEN h.at_step = s.position AND h.state = 'ineligible' THEN h.n ELSE 0 END) AS ineligible
-FROM h CROSS JOIN journey_steps s
-WHERE s.procedure = :procedure
-GROUP BY h.grp, s.position, s.step
+FROM h JOIN journey_steps s ON s.procedure = h.procedure
+GROUP BY h.procedure, h.grp, s.position, s.step
 """
 
 _TOTALS_SQL = """
-SELECT grp, COUNT(*) AS journeys,
+SELECT procedure, grp, COUNT(*) AS journeys,
     SUM(is_completed) AS completed,
     SUM(CASE WHEN is_completed = 0 THEN is_ineligible ELSE 0 END) AS ineligible,
     SUM(CASE WHEN is_completed = 0 AND is_ineligible = 0 THEN is_cancelled ELSE 0 END) AS cancelled
-FROM {tmp} GROUP BY grp
+FROM {tmp} GROUP BY procedure, grp
 """
 
 # Time on a step: from entering it (its first event, or the previous step's completion if earlier,
@@ -98,35 +101,35 @@ FROM {tmp} GROUP BY grp
 # smallest rn with rn >= n * p / 100.
 _STEP_TIMES_SQL = """
 WITH durs AS (
-    SELECT js.grp AS grp, st2.pos AS pos,
+    SELECT js.procedure AS procedure, js.grp AS grp, st2.pos AS pos,
         st2.left_at - CASE
             WHEN st2.pos = 1 AND js.started_at < st2.first_at THEN js.started_at
             WHEN st2.prev_left IS NOT NULL AND st2.prev_left < st2.first_at THEN st2.prev_left
             ELSE st2.first_at
         END AS dur
-    FROM {steps} st2 JOIN {tmp} js ON js.journey_id = st2.journey_id
-    WHERE st2.procedure = :procedure AND st2.left_at IS NOT NULL
+    FROM {steps} st2 JOIN {tmp} js ON js.journey_id = st2.journey_id AND js.procedure = st2.procedure
+    WHERE st2.procedure IN :procedures AND st2.left_at IS NOT NULL
     UNION ALL
-    SELECT grp, 0 AS pos, completed_at - started_at AS dur FROM {tmp} WHERE completed_at IS NOT NULL
+    SELECT procedure, grp, 0 AS pos, completed_at - started_at AS dur FROM {tmp} WHERE completed_at IS NOT NULL
 ){percentiles}
 """
 _PERCENTILES_BY_RANK = """,
 ranked AS (
-    SELECT grp, pos, dur,
-        ROW_NUMBER() OVER (PARTITION BY grp, pos ORDER BY dur) AS rn,
-        COUNT(*) OVER (PARTITION BY grp, pos) AS n
+    SELECT procedure, grp, pos, dur,
+        ROW_NUMBER() OVER (PARTITION BY procedure, grp, pos ORDER BY dur) AS rn,
+        COUNT(*) OVER (PARTITION BY procedure, grp, pos) AS n
     FROM durs
 )
-SELECT grp, pos,
+SELECT procedure, grp, pos,
     MAX(CASE WHEN rn * 100 >= n * 50 AND (rn - 1) * 100 < n * 50 THEN dur END) AS median,
     MAX(CASE WHEN rn * 100 >= n * 90 AND (rn - 1) * 100 < n * 90 THEN dur END) AS p90
-FROM ranked GROUP BY grp, pos"""
+FROM ranked GROUP BY procedure, grp, pos"""
 # PostgreSQL and DuckDB compute it without numbering every row; tests check both forms agree.
 _PERCENTILES_BUILT_IN = """
-SELECT grp, pos,
+SELECT procedure, grp, pos,
     percentile_disc(0.5) WITHIN GROUP (ORDER BY dur) AS median,
     percentile_disc(0.9) WITHIN GROUP (ORDER BY dur) AS p90
-FROM durs GROUP BY grp, pos"""
+FROM durs GROUP BY procedure, grp, pos"""
 
 _GROUP_EXPR = {
     None: "'all'",
@@ -186,25 +189,30 @@ def _rate(done: int, total: int) -> float | None:
     return round(done / total, 4) if total else None
 
 
+def _query(sql: str) -> Any:
+    return text(sql).bindparams(bindparam("procedures", expanding=True))
+
+
 def _groups(
-    conn: Connection, tmp: str, steps_rel: str, params: dict[str, Any], steps: tuple[str, ...]
-) -> dict[str, FunnelGroup]:
-    totals = conn.execute(text(_TOTALS_SQL.format(tmp=tmp)), params).all()
+    conn: Connection, tmp: str, steps_rel: str, params: dict[str, Any], steps: dict[str, tuple[str, ...]]
+) -> dict[str, dict[str, FunnelGroup]]:
+    """Per procedure, per group: the funnel of the journeys in ``tmp``."""
+    totals = conn.execute(text(_TOTALS_SQL.format(tmp=tmp))).all()
     step_rows = conn.execute(text(_STEPS_SQL.format(tmp=tmp)), params).all()
     percentiles = _PERCENTILES_BY_RANK if conn.dialect.name == "sqlite" else _PERCENTILES_BUILT_IN
     time_rows = conn.execute(
-        text(_STEP_TIMES_SQL.format(tmp=tmp, steps=steps_rel, percentiles=percentiles)), params
+        _query(_STEP_TIMES_SQL.format(tmp=tmp, steps=steps_rel, percentiles=percentiles)), params
     ).all()
-    times = {(r.grp, int(r.pos)): (r.median, r.p90) for r in time_rows}
-    by_group: dict[str, dict[int, Any]] = {}
+    times = {(r.procedure, r.grp, int(r.pos)): (r.median, r.p90) for r in time_rows}
+    by_group: dict[tuple[str, str], dict[int, Any]] = {}
     for r in step_rows:
-        by_group.setdefault(r.grp, {})[int(r.position)] = r
-    out: dict[str, FunnelGroup] = {}
-    for t in sorted(totals, key=lambda r: str(r.grp)):
-        rows = by_group.get(t.grp, {})
+        by_group.setdefault((r.procedure, r.grp), {})[int(r.position)] = r
+    out: dict[str, dict[str, FunnelGroup]] = {slug: {} for slug in steps}
+    for t in sorted(totals, key=lambda r: (str(r.procedure), str(r.grp))):
+        rows = by_group.get((t.procedure, t.grp), {})
         completions = int(t.completed or 0) + int(t.ineligible or 0)
-        to_complete = times.get((t.grp, 0), (None, None))
-        out[str(t.grp)] = FunnelGroup(
+        to_complete = times.get((t.procedure, t.grp, 0), (None, None))
+        out[t.procedure][str(t.grp)] = FunnelGroup(
             journeys=int(t.journeys),
             completed=completions,
             completion_rate=_rate(completions, int(t.journeys)),
@@ -220,10 +228,10 @@ def _groups(
                     dropped=int(rows[i].dropped),
                     in_progress=int(rows[i].in_progress),
                     ineligible=int(rows[i].ineligible),
-                    median_seconds=times.get((t.grp, i), (None, None))[0],
-                    p90_seconds=times.get((t.grp, i), (None, None))[1],
+                    median_seconds=times.get((t.procedure, t.grp, i), (None, None))[0],
+                    p90_seconds=times.get((t.procedure, t.grp, i), (None, None))[1],
                 )
-                for i, step in enumerate(steps, start=1)
+                for i, step in enumerate(steps[t.procedure], start=1)
                 if i in rows
             ],
         )
@@ -249,20 +257,44 @@ def compute_funnel(
         funnel = compute_funnel(store, "marriage-declaration", by="channel")
         funnel.completion_rate, funnel.groups["web"].steps[0].dropped
     """
-    with store.session():
-        return _compute_funnel(store, procedure, start=start, end=end, by=by, as_of=as_of)
+    return compute_funnels(store, [procedure], start=start, end=end, by=by, as_of=as_of)[procedure]
 
 
-def _compute_funnel(
+def compute_funnels(
     store: JourneyStore,
-    procedure: str,
+    procedures: list[str] | None = None,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    by: Breakdown | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, Funnel]:
+    """The funnels of ``procedures`` (default: every registered one, in slug order), computed together.
+
+    The same funnels as :func:`compute_funnel` gives one by one, in the same few queries. Raises
+    ProceduresFileError for a procedure that is not registered, ValueError as :func:`compute_funnel`.
+
+    Example::
+
+        for slug, funnel in compute_funnels(store).items():
+            print(slug, funnel.completion_rate)
+    """
+    with store.session():
+        return _compute_funnels(store, procedures, start=start, end=end, by=by, as_of=as_of)
+
+
+def _compute_funnels(
+    store: JourneyStore,
+    procedures: list[str] | None,
     *,
     start: datetime | None,
     end: datetime | None,
     by: Breakdown | None,
     as_of: datetime | None,
-) -> Funnel:
-    proc = store.procedure(procedure)
+) -> dict[str, Funnel]:
+    catalog = store.catalog()
+    slugs = sorted(catalog) if procedures is None else list(dict.fromkeys(procedures))
+    steps = {slug: catalog.require(slug).steps for slug in slugs}
     if by not in _GROUP_EXPR:
         raise ValueError(f"cannot break a funnel down by {by!r}; use channel or language")
     as_of_epoch = _epoch(as_of) or time.time()
@@ -271,48 +303,48 @@ def _compute_funnel(
         raise ValueError("the end of the period must come after its start")
     clauses = ["1 = 1"]
     if t0 is not None:
-        clauses.append("started_at >= :t0")
+        clauses.append("j.started_at >= :t0")
     if t1 is not None:
-        clauses.append("started_at < :t1")
-    params: dict[str, Any] = {
-        "procedure": procedure,
-        "as_of": as_of_epoch,
-        "n": len(proc.steps),
-        "idle": float(proc.idle_seconds),
-        "t0": t0,
-        "t1": t1,
-    }
+        clauses.append("j.started_at < :t1")
+    if not slugs:
+        return {}
+    # One procedure: the as-of relations (when they aggregate events) filter on it, as :procedure.
+    single = slugs[0] if len(slugs) == 1 else None
+    params: dict[str, Any] = {"procedures": slugs, "procedure": single, "as_of": as_of_epoch}
+    window = {k: v for k, v in (("t0", t0), ("t1", t1)) if v is not None}
     tmp = "tmp_journey_funnel"
-    journeys_rel, steps_rel = store.relations(as_of_epoch, procedure)
+    journeys_rel, steps_rel = store.relations(as_of_epoch, single)
     with store.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {tmp}"))
         conn.execute(text(_TMP_TABLE_SQL.format(tmp=tmp)))
         conn.execute(
-            text(
+            _query(
                 _JOURNEYS_SQL.format(
                     tmp=tmp, group_expr=_GROUP_EXPR[by], journeys=journeys_rel, window=" AND ".join(clauses)
                 )
             ),
-            {k: v for k, v in params.items() if k not in ("idle",) and (v is not None)},
+            {**params, **window},
         )
         if conn.dialect.name != "duckdb":
             # Without it the step-times join is a nested loop over journeys x step rows (DuckDB hashes).
             conn.execute(text(f"CREATE INDEX ix_{tmp} ON {tmp} (journey_id)"))
-        overall = _groups(conn, tmp, steps_rel, params, proc.steps) if by is None else {}
-        groups = _groups(conn, tmp, steps_rel, params, proc.steps) if by is not None else {}
+        groups = _groups(conn, tmp, steps_rel, params, steps) if by is not None else {}
         if by is not None:
             conn.execute(text(f"UPDATE {tmp} SET grp = 'all'"))
-            overall = _groups(conn, tmp, steps_rel, params, proc.steps)
+        overall = _groups(conn, tmp, steps_rel, params, steps)
         conn.execute(text(f"DROP TABLE {tmp}"))
-    base = overall.get("all") or FunnelGroup(journeys=0, completed=0, completion_rate=None)
-    if not base.steps:
-        base.steps = [FunnelStep(step=s, reached=0, completed=0, dropped=0) for s in proc.steps]
-    return Funnel(
-        procedure=procedure,
-        start=start,
-        end=end,
-        as_of=datetime.fromtimestamp(as_of_epoch).astimezone(),
-        by=by,
-        groups=groups,
-        **base.model_dump(),
-    )
+    out: dict[str, Funnel] = {}
+    for slug in slugs:
+        base = overall[slug].get("all") or FunnelGroup(journeys=0, completed=0, completion_rate=None)
+        if not base.steps:
+            base.steps = [FunnelStep(step=s, reached=0, completed=0, dropped=0) for s in steps[slug]]
+        out[slug] = Funnel(
+            procedure=slug,
+            start=start,
+            end=end,
+            as_of=datetime.fromtimestamp(as_of_epoch).astimezone(),
+            by=by,
+            groups=groups.get(slug, {}),
+            **base.model_dump(),
+        )
+    return out

@@ -48,6 +48,15 @@ def test_the_whole_flow_from_the_command_line(
     assert (funnel["journeys"], funnel["completed"], funnel["completion_rate"]) == (2, 1, 0.5)
     assert [s["dropped"] for s in funnel["steps"]] == [0, 0, 1, 0, 0]
 
+    code, out, _ = invoke("funnel", "--as-of", "2026-10-10T12:00", "--json")
+    assert code == 0
+    assert [(f["procedure"], f["journeys"]) for f in json.loads(out)] == [
+        ("horeca-terrace-permit", 0),
+        ("marriage-declaration", 2),
+    ]
+    code, out, _ = invoke("funnel", "--as-of", "2026-10-10T12:00")
+    assert code == 0 and "horeca-terrace-permit" in out and "marriage-declaration" in out
+
     chart = tmp_path / "funnel.svg"
     code, out, _ = invoke("funnel", "marriage-declaration", "--by", "language", "--chart", str(chart))
     assert code == 0 and "marriage-declaration · language = en" in out and "documents" in out
@@ -85,6 +94,9 @@ def test_bad_input_exits_2_with_a_message(env: Path, tmp_path: Path) -> None:
 
     code, _, output = invoke("funnel", "x", "--by", "age")
     assert code == 2 and "use channel or language" in output
+
+    code, _, output = invoke("funnel", "--chart", str(tmp_path / "all.svg"))
+    assert code == 2 and "name the procedure" in output
 
     code, _, output = invoke("nudge", "--dry-run")
     assert code == 2 and "--contacts" in output

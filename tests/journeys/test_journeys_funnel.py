@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from contact_center.errors import ProceduresFileError
-from contact_center.journeys import JourneyStore, compute_funnel
-from tests.journeys.journeys_helpers import T0, Journeys
+from contact_center.journeys import JourneyStore, compute_funnel, compute_funnels, load_procedures
+from contact_center.journeys.funnel import Breakdown
+from tests.journeys.journeys_helpers import T0, Journeys, random_journeys
 
 STEPS = ["identity", "civil-status", "documents", "appointment", "payment"]
 
@@ -111,3 +115,56 @@ def test_empty_procedure_has_zero_rows(store: JourneyStore) -> None:
     funnel = compute_funnel(store, "horeca-terrace-permit")
     assert funnel.journeys == 0 and funnel.completion_rate is None
     assert [s.reached for s in funnel.steps] == [0, 0, 0, 0]
+
+
+HORECA_STEPS = ["business", "location", "plan", "payment"]
+
+
+def _two_procedures(seed: int) -> Journeys:
+    """Random marriage journeys, then horeca journeys reusing the same journey ids (a portal may)."""
+    journeys = random_journeys(seed)
+    rng = random.Random(seed + 1)
+    for n in range(0, 150, 2):
+        kw: dict[str, Any] = {
+            "procedure": "horeca-terrace-permit",
+            "channel": rng.choice(["web", "kiosk"]),
+            "language": rng.choice(["fr", "nl"]),
+        }
+        reached = rng.randrange(0, len(HORECA_STEPS) + 1)
+        end = journeys.through(f"j{n}", HORECA_STEPS[:reached], start=rng.randrange(0, 6000), **kw)
+        if reached == len(HORECA_STEPS) and rng.random() < 0.7:
+            journeys.add(f"j{n}", "completed", minutes=end + 1, **kw)
+    return journeys
+
+
+@pytest.mark.parametrize("by", [None, "channel"])
+@pytest.mark.parametrize("minutes", [3000, 20000])  # an --as-of among the events, then after all of them
+def test_funnels_together_equal_each_procedure_alone(
+    tmp_path: Path,
+    store: JourneyStore,
+    procedures_file: Path,
+    by: Breakdown | None,
+    minutes: int,
+    at: Callable[[float], datetime],
+) -> None:
+    events = _two_procedures(seed=minutes)
+    store.ingest(events.parsed())
+    together = compute_funnels(store, by=by, as_of=at(minutes))
+    assert list(together) == ["horeca-terrace-permit", "marriage-declaration"]
+    for slug in together:
+        alone = JourneyStore(str(store.engine.url).replace("journeys.", f"{slug}."))
+        alone.register_procedures(load_procedures(procedures_file))
+        alone.ingest(e for e in events.parsed() if e.procedure == slug)
+        expected = compute_funnel(alone, slug, by=by, as_of=at(minutes))
+        assert together[slug] == expected
+        assert expected.journeys > 0 and expected.steps[0].median_seconds is not None
+        alone.engine.dispose()
+    assert compute_funnels(store, ["marriage-declaration"], by=by, as_of=at(minutes)) == {
+        "marriage-declaration": together["marriage-declaration"]
+    }
+
+
+def test_funnels_of_an_unknown_procedure_name_it(store: JourneyStore) -> None:
+    with pytest.raises(ProceduresFileError, match="unknown procedure 'dog-licence'"):
+        compute_funnels(store, ["marriage-declaration", "dog-licence"])
+    assert compute_funnels(store, []) == {}
