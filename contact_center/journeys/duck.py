@@ -145,22 +145,20 @@ def _quoted(path: Path) -> str:
 _TYPES = ", ".join(f"'{t}'" for t in sorted(EVENT_TYPES))
 _SHAPE = "{" + ", ".join(f'"{name}": "VARCHAR"' for name in EVENT_FIELDS) + "}"
 _TS_PATTERN = r"\d{4}-\d\d-\d\d[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
-# What DuckDB's JSON reader takes and Python's ``json`` or the event rules do not: a key followed by
-# anything but a string (a number, true, null, NaN or inf, which DuckDB reads, an object, an array), and a
-# trailing comma before the closing brace (DuckDB reads it too). Inside a JSON string a quote is escaped,
-# so these can only match a string that holds an escaped quote then a colon, or a comma then a brace: such
-# a line is merely handed to the Python parser. Two patterns: one alternation is slower in RE2.
-_NOT_A_STRING = r'"\s*:\s*[^"\s]'
+# DuckDB's JSON reader takes a trailing comma before the closing brace; Python's ``json`` does not. Inside a
+# JSON string this can only match a comma then a brace: such a line is merely handed to the Python parser.
 _TRAILING_COMMA = r",\s*}"
 _CHECKS = " AND ".join(
     [
         # A control character \x01 cannot appear in valid JSON; read_csv split such a line on it.
         "extra IS NULL",
         "j IS NOT NULL",
-        "NOT suspect",
-        # As many keys as known fields with a value: no unknown field, no key twice, no explicit null
-        # (those lines are left to the parser: JSON readers disagree on which duplicate wins).
-        "nkeys = " + " + ".join(f"(j.{name} IS NOT NULL)::INTEGER" for name in EVENT_FIELDS),
+        "NOT trailing_comma",
+        # Every value a string: not a number, true, null, an object... nor NaN or inf, which DuckDB reads.
+        "list_bool_and(list_transform(kinds, lambda k: k = 'VARCHAR'))",
+        # As many values as known fields with a value: no unknown field, no key twice (those lines are left
+        # to the parser: JSON readers disagree on which duplicate wins).
+        "len(kinds) = " + " + ".join(f"(j.{name} IS NOT NULL)::INTEGER" for name in EVENT_FIELDS),
         *(f"strlen({f}) BETWEEN 1 AND 200" for f in ("event_id", "journey_id", "procedure")),
         *(f"COALESCE(strlen({f}), 0) <= 200" for f in ("citizen_ref", "step", "channel", "language")),
         f"type IN ({_TYPES})",
@@ -188,7 +186,7 @@ def stage_jsonl(conn: Connection, path: Path, table: str) -> tuple[int, int]:
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT {_COLUMNS}, ok, CASE WHEN ok THEN NULL ELSE raw END AS raw FROM (
             SELECT *, COALESCE({_CHECKS}, false) AS ok FROM (
-                SELECT raw, extra, j, nkeys, suspect, j.event_id AS event_id, j.journey_id AS journey_id,
+                SELECT raw, extra, j, kinds, trailing_comma, j.event_id AS event_id, j.journey_id AS journey_id,
                     NULLIF(j.citizen_ref, '') AS citizen_ref, j.procedure AS procedure, NULLIF(j.step, '') AS step,
                     j.type AS type, epoch(TRY_CAST(j.ts AS TIMESTAMPTZ)) AS ts, NULLIF(j.channel, '') AS channel,
                     lower(NULLIF(j.language, '')) AS language
@@ -196,8 +194,9 @@ def stage_jsonl(conn: Connection, path: Path, table: str) -> tuple[int, int]:
                     -- TRY: NULL for a line that is not JSON, without a separate validity pass.
                     SELECT raw, extra,
                         CASE WHEN starts_with(raw, '{{') THEN TRY(from_json(raw, '{_SHAPE}')) END AS j,
-                        CASE WHEN starts_with(raw, '{{') THEN TRY(len(json_keys(raw))) END AS nkeys,
-                        regexp_matches(raw, '{_NOT_A_STRING}') OR regexp_matches(raw, '{_TRAILING_COMMA}') AS suspect
+                        -- The JSON type of every top-level value, duplicates included, in one pass.
+                        CASE WHEN starts_with(raw, '{{') THEN TRY(json_type(raw, '$.*')) END AS kinds,
+                        regexp_matches(raw, '{_TRAILING_COMMA}') AS trailing_comma
                     FROM {lines}
                     WHERE raw IS NOT NULL
                 )
