@@ -196,6 +196,13 @@ def funnel(
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Report time (default now): later events are ignored.")
     ] = None,
+    within: Annotated[
+        str | None,
+        typer.Option(
+            "--within",
+            help="Conversion window, e.g. 7d or 48h: only events that long after a journey's start count.",
+        ),
+    ] = None,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also write the chart to this .png or .svg file.")
     ] = None,
@@ -206,6 +213,16 @@ def funnel(
     """Where citizens drop off: reached, completed and dropped per step, time per step, completion rate."""
     if by not in (None, "channel", "language"):
         _fail(f"--by {by!r}: use channel or language")
+    window = None
+    if within is not None:
+        from datetime import timedelta
+
+        from contact_center.journeys.procedures import parse_duration
+
+        try:
+            window = timedelta(seconds=parse_duration(within))
+        except ValueError as exc:
+            _fail(f"--within: {exc}")
     if chart is not None and procedure is None:
         _fail(
             "--chart draws one procedure's funnel: name the procedure, e.g. journeys funnel marriage-declaration"
@@ -222,6 +239,7 @@ def funnel(
             end=_when(end, "--to"),
             by=by,  # type: ignore[arg-type]
             as_of=_when(as_of, "--as-of"),
+            within=window,
         )
         if chart is not None and procedure is not None:
             from contact_center.journeys.charts import save_funnel_chart

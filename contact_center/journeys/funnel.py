@@ -10,7 +10,10 @@ Counting rules (documented in docs/journeys.md):
   it *dropped* there when it ended there: cancelled, or idle longer than the procedure's window as of
   the report time. A journey still within its window is ``in_progress``, not dropped;
 - completion rate as GOV.UK counts it: (completed + ineligible) / journeys; cancelled is not a
-  completion. ``completed`` in the report is that GOV.UK numerator; ``ineligible`` is also shown apart.
+  completion. ``completed`` in the report is that GOV.UK numerator; ``ineligible`` is also shown apart;
+- with a conversion window (``within``, as PostHog and Matomo funnels have), only each journey's events
+  up to that long after its first event count, and a journey whose window has closed without completing
+  dropped where it stood.
 
 Everything is aggregated by the database (GROUP BY, window functions); Python only shapes the rows.
 :func:`compute_funnels` computes several procedures' funnels in the same few queries (a dashboard of
@@ -20,7 +23,7 @@ every procedure costs about what one funnel does); :func:`compute_funnel` is the
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -69,7 +72,7 @@ WITH h AS (
         CASE
             WHEN t.is_completed = 1 THEN 'completed'
             WHEN t.is_ineligible = 1 THEN 'ineligible'
-            WHEN t.is_cancelled = 1 OR :as_of - t.last_ts > p.idle_seconds THEN 'dropped'
+            WHEN t.is_cancelled = 1 OR :as_of - t.last_ts > p.idle_seconds{window_closed} THEN 'dropped'
             ELSE 'open'
         END AS state,
         COUNT(*) AS n
@@ -174,6 +177,10 @@ class Funnel(FunnelGroup):
     end: datetime | None = None
     as_of: datetime
     by: Breakdown | None = None
+    within_seconds: float | None = Field(
+        default=None,
+        description="The conversion window, when one was given: events later than this after a journey's start do not count.",
+    )
     groups: dict[str, FunnelGroup] = Field(default_factory=dict)
 
 
@@ -198,7 +205,8 @@ def _groups(
 ) -> dict[str, dict[str, FunnelGroup]]:
     """Per procedure, per group: the funnel of the journeys in ``tmp``."""
     totals = conn.execute(text(_TOTALS_SQL.format(tmp=tmp))).all()
-    step_rows = conn.execute(text(_STEPS_SQL.format(tmp=tmp)), params).all()
+    closed = " OR :as_of > t.started_at + :within" if params.get("within") is not None else ""
+    step_rows = conn.execute(text(_STEPS_SQL.format(tmp=tmp, window_closed=closed)), params).all()
     percentiles = _PERCENTILES_BY_RANK if conn.dialect.name == "sqlite" else _PERCENTILES_BUILT_IN
     time_rows = conn.execute(
         _query(_STEP_TIMES_SQL.format(tmp=tmp, steps=steps_rel, percentiles=percentiles)), params
@@ -246,18 +254,22 @@ def compute_funnel(
     end: datetime | None = None,
     by: Breakdown | None = None,
     as_of: datetime | None = None,
+    within: timedelta | None = None,
 ) -> Funnel:
     """The funnel of ``procedure`` for journeys started in ``[start, end)``, as of ``as_of`` (default now).
 
-    Raises ProceduresFileError for a procedure that is not registered, ValueError for a naive datetime
-    or a breakdown other than channel or language.
+    ``within`` is a conversion window: only each journey's events up to that long after its first event
+    count. Raises ProceduresFileError for a procedure that is not registered, ValueError for a naive
+    datetime, a breakdown other than channel or language, or a window that is not positive.
 
     Example::
 
         funnel = compute_funnel(store, "marriage-declaration", by="channel")
         funnel.completion_rate, funnel.groups["web"].steps[0].dropped
     """
-    return compute_funnels(store, [procedure], start=start, end=end, by=by, as_of=as_of)[procedure]
+    return compute_funnels(store, [procedure], start=start, end=end, by=by, as_of=as_of, within=within)[
+        procedure
+    ]
 
 
 def compute_funnels(
@@ -268,6 +280,7 @@ def compute_funnels(
     end: datetime | None = None,
     by: Breakdown | None = None,
     as_of: datetime | None = None,
+    within: timedelta | None = None,
 ) -> dict[str, Funnel]:
     """The funnels of ``procedures`` (default: every registered one, in slug order), computed together.
 
@@ -280,7 +293,7 @@ def compute_funnels(
             print(slug, funnel.completion_rate)
     """
     with store.session():
-        return _compute_funnels(store, procedures, start=start, end=end, by=by, as_of=as_of)
+        return _compute_funnels(store, procedures, start=start, end=end, by=by, as_of=as_of, within=within)
 
 
 def _compute_funnels(
@@ -291,6 +304,7 @@ def _compute_funnels(
     end: datetime | None,
     by: Breakdown | None,
     as_of: datetime | None,
+    within: timedelta | None,
 ) -> dict[str, Funnel]:
     catalog = store.catalog()
     slugs = sorted(catalog) if procedures is None else list(dict.fromkeys(procedures))
@@ -301,6 +315,9 @@ def _compute_funnels(
     t0, t1 = _epoch(start), _epoch(end)
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ValueError("the end of the period must come after its start")
+    within_seconds = None if within is None else within.total_seconds()
+    if within_seconds is not None and within_seconds <= 0:
+        raise ValueError(f"a conversion window must be longer than zero, not {within}")
     clauses = ["1 = 1"]
     if t0 is not None:
         clauses.append("j.started_at >= :t0")
@@ -311,9 +328,11 @@ def _compute_funnels(
     # One procedure: the as-of relations (when they aggregate events) filter on it, as :procedure.
     single = slugs[0] if len(slugs) == 1 else None
     params: dict[str, Any] = {"procedures": slugs, "procedure": single, "as_of": as_of_epoch}
+    if within_seconds is not None:
+        params["within"] = within_seconds
     window = {k: v for k, v in (("t0", t0), ("t1", t1)) if v is not None}
     tmp = "tmp_journey_funnel"
-    journeys_rel, steps_rel = store.relations(as_of_epoch, single)
+    journeys_rel, steps_rel = store.relations(as_of_epoch, single, within=within_seconds is not None)
     with store.begin() as conn:
         conn.execute(text(f"DROP TABLE IF EXISTS {tmp}"))
         conn.execute(text(_TMP_TABLE_SQL.format(tmp=tmp)))
@@ -344,6 +363,7 @@ def _compute_funnels(
             end=end,
             as_of=datetime.fromtimestamp(as_of_epoch).astimezone(),
             by=by,
+            within_seconds=within_seconds,
             groups=groups.get(slug, {}),
             **base.model_dump(),
         )

@@ -8,7 +8,7 @@ batch, with the reason). Database work runs in a thread so the event loop keeps 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,6 +20,7 @@ from starlette.routing import Route
 from contact_center.errors import JourneyError, ProceduresFileError
 from contact_center.journeys.events import JourneyEvent, RejectedEvent, check_unicode, parse_event
 from contact_center.journeys.funnel import Breakdown, compute_funnel
+from contact_center.journeys.procedures import parse_duration
 from contact_center.journeys.store import JourneyStore
 
 __all__ = ["MAX_BATCH", "create_app"]
@@ -104,9 +105,13 @@ def create_app(store: JourneyStore) -> Starlette:
             start = _parse_time(q.get("from"), "from")
             end = _parse_time(q.get("to"), "to")
             as_of = _parse_time(q.get("as_of"), "as_of")
+            raw_within = q.get("within")
+            within = None if not raw_within else timedelta(seconds=parse_duration(raw_within))
             breakdown: Breakdown | None = by  # type: ignore[assignment]
             funnel = await run_in_threadpool(
-                lambda: compute_funnel(store, procedure, start=start, end=end, by=breakdown, as_of=as_of)
+                lambda: compute_funnel(
+                    store, procedure, start=start, end=end, by=breakdown, as_of=as_of, within=within
+                )
             )
         except ProceduresFileError as exc:
             return _error(404, str(exc))

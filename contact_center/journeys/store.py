@@ -656,11 +656,15 @@ class JourneyStore:
             )
         )
 
-    def relations(self, as_of: float, procedure: str | None = None) -> tuple[str, str]:
+    def relations(
+        self, as_of: float, procedure: str | None = None, *, within: bool = False
+    ) -> tuple[str, str]:
         """SQL for the journey and the step aggregates as of ``as_of``: the summary tables when no stored
         event is later than ``as_of``, else the same aggregates computed over the events up to ``as_of``.
 
-        The returned SQL expects the bound parameters ``:as_of`` (and ``:procedure`` when given).
+        With ``within``, only each journey's events up to ``:within`` seconds after its first event count
+        (a funnel's conversion window): the aggregates are then always computed over the events.
+        The returned SQL expects the bound parameters ``:as_of`` (``:procedure`` when given, ``:within``).
         """
         self.refresh_summaries()
         where = "journey_summary.procedure = :procedure" if procedure else "1 = 1"
@@ -668,12 +672,17 @@ class JourneyStore:
             newest = conn.execute(
                 text(f"SELECT MAX(last_ts) FROM journey_summary WHERE {where}"), {"procedure": procedure}
             ).scalar_one()
-        if newest is None or float(newest) <= as_of:
+        if not within and (newest is None or float(newest) <= as_of):
             return "journey_summary", "journey_step_summary"
+        source = "journey_events e"
         event_where = "e.ts <= :as_of" + (" AND e.procedure = :procedure" if procedure else "")
+        if within:
+            # The journey's first event is its summary's started_at (every event is summarised).
+            source += " JOIN journey_summary w ON w.procedure = e.procedure AND w.journey_id = e.journey_id"
+            event_where += " AND e.ts <= w.started_at + :within"
         return (
-            "(" + JOURNEY_AGGREGATE.format(source="journey_events e", where=event_where) + ")",
-            "(" + STEP_AGGREGATE.format(source="journey_events e", where=event_where) + ")",
+            "(" + JOURNEY_AGGREGATE.format(source=source, where=event_where) + ")",
+            "(" + STEP_AGGREGATE.format(source=source, where=event_where) + ")",
         )
 
     def flagged(self) -> list[FlagCount]:

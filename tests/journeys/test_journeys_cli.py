@@ -56,6 +56,10 @@ def test_the_whole_flow_from_the_command_line(
     ]
     code, out, _ = invoke("funnel", "--as-of", "2026-10-10T12:00")
     assert code == 0 and "horeca-terrace-permit" in out and "marriage-declaration" in out
+    code, out, _ = invoke(
+        "funnel", "marriage-declaration", "--as-of", "2026-10-10T12:00", "--within", "20m", "--json"
+    )
+    assert code == 0 and (json.loads(out)["within_seconds"], json.loads(out)["completed"]) == (1200, 0)
 
     chart = tmp_path / "funnel.svg"
     code, out, _ = invoke("funnel", "marriage-declaration", "--by", "language", "--chart", str(chart))
@@ -94,6 +98,9 @@ def test_bad_input_exits_2_with_a_message(env: Path, tmp_path: Path) -> None:
 
     code, _, output = invoke("funnel", "x", "--by", "age")
     assert code == 2 and "use channel or language" in output
+
+    code, _, output = invoke("funnel", "x", "--within", "soon")
+    assert code == 2 and "--within" in output and "not a duration" in output
 
     code, _, output = invoke("funnel", "--chart", str(tmp_path / "all.svg"))
     assert code == 2 and "name the procedure" in output

@@ -168,3 +168,40 @@ def test_funnels_of_an_unknown_procedure_name_it(store: JourneyStore) -> None:
     with pytest.raises(ProceduresFileError, match="unknown procedure 'dog-licence'"):
         compute_funnels(store, ["marriage-declaration", "dog-licence"])
     assert compute_funnels(store, []) == {}
+
+
+def test_a_conversion_window_counts_only_what_happens_within_it(
+    store: JourneyStore, journeys: Journeys, at: Callable[[float], datetime]
+) -> None:
+    day = 24 * 60
+    end = journeys.through("quick", STEPS, per_step=10)
+    journeys.add("quick", "completed", minutes=end + 1)
+    # Two steps on day 0, then the rest and completion three days later.
+    journeys.through("slow", STEPS[:2])
+    end = journeys.through("slow", STEPS[2:], start=3 * day)
+    journeys.add("slow", "completed", minutes=end + 1)
+    # Started late on day 9: its window is still open on day 10.
+    journeys.through("late", STEPS[:1], start=9 * day + 600, channel="mobile")
+    store.ingest(journeys.parsed())
+    as_of = at(10 * day)
+
+    plain = compute_funnel(store, "marriage-declaration", as_of=as_of)
+    assert (plain.journeys, plain.completed) == (3, 2)
+
+    windowed = compute_funnel(store, "marriage-declaration", as_of=as_of, within=timedelta(days=1))
+    assert windowed.within_seconds == 86400
+    assert (windowed.journeys, windowed.completed, windowed.completion_rate) == (3, 1, 0.3333)
+    rows = {s.step: (s.reached, s.completed, s.dropped, s.in_progress) for s in windowed.steps}
+    # "slow" completed two steps within its day and stood at documents when its window closed.
+    assert rows["documents"] == (2, 1, 1, 0)
+    assert rows["civil-status"] == (3, 2, 0, 1)  # "late" is still within its window
+    assert windowed.median_seconds_to_complete == 51 * 60  # "quick" alone
+    by_channel = compute_funnel(
+        store, "marriage-declaration", as_of=as_of, within=timedelta(days=1), by="channel"
+    )
+    assert {g: (f.journeys, f.completed) for g, f in by_channel.groups.items()} == {
+        "mobile": (1, 0),
+        "web": (2, 1),
+    }
+    with pytest.raises(ValueError, match="longer than zero"):
+        compute_funnel(store, "marriage-declaration", within=timedelta(0))

@@ -9,12 +9,18 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from contact_center.journeys import JourneyStore, compute_funnel, find_abandoned, load_procedures
+from contact_center.journeys import (
+    JourneyStore,
+    compute_funnel,
+    compute_funnels,
+    find_abandoned,
+    load_procedures,
+)
 from tests.journeys.journeys_helpers import random_journeys
 
 STEPS = ["identity", "civil-status", "documents", "appointment", "payment"]
@@ -98,6 +104,8 @@ def test_postgres_sqlite_and_duckdb_agree(
                 for by in (None, "channel", "language"):
                     funnel = compute_funnel(store, "marriage-declaration", as_of=at(minutes), by=by)  # type: ignore[arg-type]
                     outputs.append(funnel.model_dump(exclude={"as_of"}))
+                windowed = compute_funnels(store, as_of=at(minutes), within=timedelta(days=1), by="channel")
+                outputs.append({slug: f.model_dump(exclude={"as_of"}) for slug, f in windowed.items()})
                 outputs.append([a.to_dict() for a in find_abandoned(store, as_of=at(minutes))])
             results.append(outputs)
         assert results[0][0]["journeys"] == 150
