@@ -16,7 +16,9 @@ Each pipeline runs in its own process so its peak memory (ru_maxrss) is its own:
   lower bound of what a pure-Python store would cost.
 
 The HTTP phase starts ``create_app`` (on the DuckDB store) under uvicorn on 127.0.0.1 and posts batches of 500 events.
-Results go to stdout as Markdown, for docs/journeys.md.
+The pipelines alternate over ``--rounds`` rounds (default 3), each round in fresh processes and a fresh
+store, so that a change in the machine's load weighs on both; the tables show each pipeline's median round
+and every round's paired ratio. Results go to stdout as Markdown, for docs/journeys.md.
 """
 
 from __future__ import annotations
@@ -225,6 +227,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "journeys-bench")
     parser.add_argument("--http-batches", type=int, default=100)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of every pipeline")
     parser.add_argument(
         "--engines",
         nargs="+",
@@ -246,18 +249,29 @@ def main() -> None:
             ],
             check=True,
         )
+    rounds: list[dict[str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        urls = {
-            "duckdb": f"duckdb:///{Path(tmp) / 'bench.duckdb'}",
-            "sqlite": f"sqlite:///{Path(tmp) / 'bench.sqlite3'}",
-        }
-        runs = {engine: _in_process(run_sql, data, urls[engine]) for engine in args.engines}
-        py = _in_process(run_python, data)
+        # The pipelines alternate, round after round, each in a fresh process and (for the library) a fresh
+        # store: a change in the machine's load weighs on both, and each round gives a paired ratio.
+        for n in range(args.rounds):
+            work = Path(tmp) / f"round{n}"
+            work.mkdir()
+            urls = {
+                "duckdb": f"duckdb:///{work / 'bench.duckdb'}",
+                "sqlite": f"sqlite:///{work / 'bench.sqlite3'}",
+            }
+            this = {engine: _in_process(run_sql, data, urls[engine]) for engine in args.engines}
+            this["python"] = _in_process(run_python, data)
+            rounds.append(this)
         http = None if args.skip_http else bench_http(data, Path(tmp) / "http.duckdb", args.http_batches)
-    for engine, run in runs.items():
-        assert run["check"] == py["check"], f"{engine} and pure Python disagree on the funnels"
-        assert run["journeys"] == py["journeys"] and run["abandoned_count"] == py["abandoned_count"], engine
-    sql = runs[args.engines[0]]
+    for this in rounds:
+        py = this["python"]
+        for engine in args.engines:
+            run = this[engine]
+            assert run["check"] == py["check"], f"{engine} and pure Python disagree on the funnels"
+            assert run["journeys"] == py["journeys"] and run["abandoned_count"] == py["abandoned_count"], (
+                engine
+            )
 
     def total(r: dict[str, Any]) -> float:
         return float(r["ingest"] + r["funnels"] + r["abandoned"])
@@ -265,12 +279,20 @@ def main() -> None:
     def analytics(r: dict[str, Any]) -> float:
         return float(r["funnels"] + r["abandoned"])
 
+    def median_round(name: str) -> dict[str, Any]:
+        ordered = sorted((this[name] for this in rounds), key=total)
+        return ordered[(len(ordered) - 1) // 2]
+
+    sql = median_round(args.engines[0])
+    py = median_round("python")
     load = os.getloadavg()
     print(f"## Journeys benchmark: {args.events:,} events, {sql['journeys']:,} journeys, 10 procedures\n")
     print(
-        f"Machine: {os.cpu_count()} cores, load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}.\n"
+        f"Machine: {os.cpu_count()} cores, load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}. "
+        f"{args.rounds} rounds, the pipelines alternating; each column is that pipeline's median round.\n"
     )
-    for engine, run in runs.items():
+    for engine in args.engines:
+        run = median_round(engine)
         print(f"| phase | library on {engine} | pure Python | speed-up |")
         print("|---|---:|---:|---:|")
         for key in ("ingest", "funnels", "abandoned"):
@@ -283,6 +305,11 @@ def main() -> None:
             f"| **total** | **{total(run):.2f} s** | **{total(py):.2f} s** | **{total(py) / total(run):.1f}x** |"
         )
         print(f"| peak memory (RSS) | {run['peak_mb']:.0f} MB | {py['peak_mb']:.0f} MB | |\n")
+        paired = ", ".join(
+            f"{total(this['python']):.2f} / {total(this[engine]):.2f} s = {total(this['python']) / total(this[engine]):.1f}x"
+            for this in rounds
+        )
+        print(f"Each round, pure Python / library on {engine}: {paired}.\n")
     print(
         f"Replaying the same file: {sql['replay']:.2f} s, {sql['replay_added']} events added. "
         f"Abandoned journeys as of {AS_OF:%Y-%m-%d}: {sql['abandoned_count']:,} (both implementations agree)."
