@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from contact_center.journeys.abandonment import AbandonedJourney, find_abandoned
     from contact_center.journeys.contacts import (
+        CampaignContactLookup,
         Contact,
         ContactLookup,
         FileContactLookup,
@@ -57,6 +58,7 @@ _EXPORTS = {
     "Contact": "contact_center.journeys.contacts",
     "ContactLookup": "contact_center.journeys.contacts",
     "EVENT_TYPES": "contact_center.journeys.events",
+    "CampaignContactLookup": "contact_center.journeys.contacts",
     "FileContactLookup": "contact_center.journeys.contacts",
     "Funnel": "contact_center.journeys.funnel",
     "FunnelGroup": "contact_center.journeys.funnel",
@@ -93,6 +95,7 @@ _EXPORTS = {
 __all__ = [
     "EVENT_TYPES",
     "AbandonedJourney",
+    "CampaignContactLookup",
     "Contact",
     "ContactLookup",
     "FileContactLookup",

@@ -327,6 +327,13 @@ def nudge(
             help="citizen_ref -> email, language, consent (CSV or YAML); default CC_JOURNEYS__CONTACTS_FILE.",
         ),
     ] = None,
+    campaign_contacts: Annotated[
+        bool,
+        typer.Option(
+            "--campaign-contacts",
+            help="Use the campaign contacts that have a citizen_ref attribute (and their suppression list).",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Send the nudges the policy allows (consent, quiet hours, caps, holdout) and show what was held back."""
@@ -334,14 +341,30 @@ def nudge(
     def run() -> None:
         import asyncio
 
-        from contact_center.journeys.contacts import FileContactLookup
+        from contact_center.journeys.contacts import CampaignContactLookup, ContactLookup, FileContactLookup
         from contact_center.journeys.nudges import run_nudges
 
         settings, store = _context()
         path = contacts_file or settings.journeys.contacts_file
-        if path is None:
-            _fail("no contacts: pass --contacts FILE or set CC_JOURNEYS__CONTACTS_FILE")
-        contacts = FileContactLookup(path)
+        contacts: ContactLookup
+        if campaign_contacts:
+            if contacts_file is not None:
+                _fail("give either --contacts FILE or --campaign-contacts, not both")
+            from campaigns.tables import open_engine
+
+            lookup = CampaignContactLookup(open_engine(settings.sqlalchemy_url))
+            if lookup.ambiguous:
+                typer.secho(
+                    f"warning: {len(lookup.ambiguous)} citizen_ref shared by several campaign contacts, "
+                    f"not nudged: {', '.join(sorted(lookup.ambiguous)[:5])}",
+                    err=True,
+                    fg="yellow",
+                )
+            contacts = lookup
+        elif path is None:
+            _fail("no contacts: pass --contacts FILE, --campaign-contacts, or set CC_JOURNEYS__CONTACTS_FILE")
+        else:
+            contacts = FileContactLookup(path)
         mailer = None if dry_run else _mailer(settings)
 
         async def go() -> Any:

@@ -1,7 +1,9 @@
-"""Who to write to: the ``citizen_ref -> Contact`` lookup port and a file adapter.
+"""Who to write to: the ``citizen_ref -> Contact`` lookup port, a file adapter and a campaigns adapter.
 
 Events carry only a pseudonymous ``citizen_ref``; the address, language and consent live elsewhere
-(the campaigns package's contacts, the City's CRM). :class:`FileContactLookup` reads a CSV or YAML file::
+(the campaigns package's contacts, the City's CRM). :class:`CampaignContactLookup` reads the campaign
+contacts that carry a ``citizen_ref`` attribute, and honours their suppression list.
+:class:`FileContactLookup` reads a CSV or YAML file::
 
     citizen_ref,email,language,consent
     c-0001,ana@example.org,fr,yes
@@ -16,14 +18,17 @@ import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
 
 from contact_center.errors import ContactsFileError
 
-__all__ = ["Contact", "ContactLookup", "FileContactLookup", "MappingContactLookup"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["CampaignContactLookup", "Contact", "ContactLookup", "FileContactLookup", "MappingContactLookup"]
 
 _TRUE = {"true", "yes", "y", "1", "oui", "ja"}
 _FALSE = {"false", "no", "n", "0", "non", "nee", ""}
@@ -125,4 +130,40 @@ class FileContactLookup(MappingContactLookup):
                     raise ContactsFileError(f"{p}: contacts.{ref}: expected a mapping with email and consent")
                 key, contact = _contact({"citizen_ref": ref, **entry}, f"{p}: contacts.{ref}")
                 contacts[key] = contact
+        super().__init__(contacts)
+
+
+class CampaignContactLookup(MappingContactLookup):
+    """The campaign contacts (``contact-center campaigns contacts import``) found by their ``citizen_ref``.
+
+    Any extra column of the campaigns CSV becomes an attribute, so a ``citizen_ref`` column links a
+    resident to their journeys. Consent is the contact's own, withdrawn when the address is on the
+    campaigns suppression list (unsubscribed, hard-bounced or blocked): a nudge respects what a campaign
+    respects. A ``citizen_ref`` that two contacts share is ambiguous: no nudge goes to either, and
+    ``ambiguous`` lists it. The contacts are read once, streamed in chunks.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        from sqlalchemy import select
+
+        from campaigns.contacts import iter_contacts
+        from campaigns.tables import suppressions
+
+        with engine.connect() as conn:
+            blocked = set(conn.scalars(select(suppressions.c.email)))
+        contacts: dict[str, Contact] = {}
+        self.ambiguous: set[str] = set()
+        for contact in iter_contacts(engine):
+            ref = str(contact.attributes.get("citizen_ref") or "").strip()
+            if not ref:
+                continue
+            if ref in contacts:
+                self.ambiguous.add(ref)
+            contacts[ref] = Contact(
+                email=contact.email,
+                language=contact.language.lower() or None,
+                consent=contact.consent and contact.email not in blocked,
+            )
+        for ref in self.ambiguous:
+            del contacts[ref]
         super().__init__(contacts)

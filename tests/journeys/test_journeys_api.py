@@ -15,7 +15,7 @@ from contact_center.journeys.charts import save_funnel_chart
 def test_public_api_is_pinned() -> None:
     assert sorted(journeys.__all__) == sorted(
         [
-            "EVENT_TYPES", "AbandonedJourney", "Contact", "ContactLookup", "FileContactLookup", "Funnel",
+            "EVENT_TYPES", "AbandonedJourney", "CampaignContactLookup", "Contact", "ContactLookup", "FileContactLookup", "Funnel",
             "FunnelGroup", "FunnelStep", "HelpFinder", "IngestResult", "JourneyEvent", "JourneyStore",
             "KnowledgeSearch", "MappingContactLookup", "NudgeOutcome", "NudgeReport", "Procedure",
             "ProcedureCatalog", "QuietHours", "RejectedEvent", "Uplift", "compute_funnel", "compute_funnels",

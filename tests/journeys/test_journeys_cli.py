@@ -121,3 +121,35 @@ def test_rejected_lines_exit_1_and_are_listed(env: Path, procedures_file: Path, 
     code, _, output = invoke("ingest", str(events))
     assert code == 1
     assert "1 added" in output and "line 3: 'ts' '2026-10-05T10:00:00' has no timezone" in output
+
+
+def test_nudges_can_use_the_campaign_contacts(
+    env: Path, procedures_file: Path, journeys: Journeys, tmp_path: Path
+) -> None:
+    from campaigns.contacts import import_contacts, suppress
+    from campaigns.tables import open_engine
+
+    invoke("procedures", str(procedures_file))
+    journeys.through("j2", ["identity", "civil-status"], citizen_ref="c2", language="en")
+    journeys.through("j3", ["identity"], citizen_ref="c3")
+    invoke("ingest", str(journeys.write_jsonl(tmp_path / "events.jsonl")))
+    engine = open_engine(f"sqlite:///{env / 'contact_center.sqlite3'}")
+    residents = tmp_path / "residents.csv"
+    residents.write_text(
+        "email,language,consent,citizen_ref\nbea@example.org,en,yes,c2\ncarl@example.org,fr,yes,c3\n",
+        encoding="utf-8",
+    )
+    import_contacts(engine, residents)
+    suppress(engine, "carl@example.org", "hard_bounce")
+    engine.dispose()
+
+    code, out, _ = invoke(
+        "nudge", "--dry-run", "--as-of", "2026-10-10T12:00", "--campaign-contacts", "--json"
+    )
+    assert code == 0
+    outcomes = {o["journey_id"]: (o["outcome"], o["reason"]) for o in json.loads(out)["outcomes"]}
+    assert outcomes["j2"][0] == "would_send"
+    assert outcomes["j3"] == ("held", "no consent to be contacted")  # hard-bounced in the campaigns
+
+    code, _, output = invoke("nudge", "--campaign-contacts", "--contacts", str(residents))
+    assert code == 2 and "not both" in output

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from contact_center.errors import ContactsFileError
-from contact_center.journeys import Contact, FileContactLookup
+from contact_center.journeys import CampaignContactLookup, Contact, FileContactLookup
 
 
 def test_csv_and_yaml_contacts(tmp_path: Path) -> None:
@@ -38,3 +38,31 @@ def test_bad_contacts_files(tmp_path: Path, body: str, message: str) -> None:
     path.write_text(body)
     with pytest.raises(ContactsFileError, match=message):
         FileContactLookup(path)
+
+
+def test_campaign_contacts_are_found_by_citizen_ref_and_keep_their_suppressions(tmp_path: Path) -> None:
+    from campaigns.contacts import import_contacts, suppress
+    from campaigns.tables import open_engine
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'campaigns.sqlite3'}")
+    residents = tmp_path / "residents.csv"
+    residents.write_text(
+        "email,first_name,language,consent,citizen_ref\n"
+        "ana@example.org,Ana,NL,yes,c1\n"
+        "bea@example.org,Bea,,yes,c2\n"
+        "carl@example.org,Carl,fr,no,c3\n"
+        "dan@example.org,Dan,fr,yes,\n"  # no citizen_ref: not a journeys contact
+        "eve@example.org,Eve,fr,yes,c5\n"
+        "eva@example.org,Eva,fr,yes,c5\n",  # two residents claim c5
+        encoding="utf-8",
+    )
+    assert import_contacts(engine, residents).imported == 6
+    suppress(engine, "bea@example.org", "unsubscribed")
+
+    lookup = CampaignContactLookup(engine)
+    assert lookup.lookup("c1") == Contact("ana@example.org", "nl", True)
+    assert lookup.lookup("c2") == Contact("bea@example.org", None, False)  # unsubscribed from campaigns
+    assert lookup.lookup("c3") == Contact("carl@example.org", "fr", False)
+    assert lookup.lookup("c5") is None and lookup.ambiguous == {"c5"}
+    assert len(lookup) == 3
+    engine.dispose()
