@@ -27,7 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import email
+import email.policy
+import io
+import re
 import ssl
+from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from typing import TYPE_CHECKING, Literal
@@ -58,6 +63,44 @@ def _envelope(message: EmailMessage) -> tuple[str, list[str], bytes]:
         message = copy.copy(message)
         del message["Bcc"]
     return sender, recipients, message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+# Re-encodes 8bit bodies (base64 for UTF-8 text) and keeps every header line within RFC 5322's 998.
+_SEVEN_BIT = email.policy.compat32.clone(linesep="\r\n", cte_type="7bit", max_line_length=998)
+
+
+def _seven_bit(data: bytes) -> bytes:
+    """The message with its 8bit parts re-encoded for a relay that lacks 8BITMIME (RFC 6152).
+
+    Rare (relays have announced 8BITMIME for decades), so it goes through the stdlib's parser and
+    generator, which also handle structures this library never writes itself.
+    """
+    parsed = email.message_from_bytes(data, policy=email.policy.compat32)
+    out = io.BytesIO()
+    BytesGenerator(out, mangle_from_=False, policy=_SEVEN_BIT).flatten(parsed)
+    return out.getvalue()
+
+
+_LINE_ENDING = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _data_lines(data: bytes) -> bytes:
+    """The message as DATA carries it: CRLF line endings, leading dots doubled (RFC 5321 4.5.2), and the end mark.
+
+    aiosmtplib's ``data`` runs two regular expressions over every message (18 µs for a campaign's
+    1.4 KB); a message that already has CRLF endings and no line starting with a dot (every
+    message :func:`campaigns.templates.wire_message` writes) needs neither, and checking costs a
+    quarter of that.
+    """
+    crlf = data.count(b"\r\n")
+    if not (crlf == data.count(b"\n") == data.count(b"\r") and data.endswith(b"\r\n")):
+        data = _LINE_ENDING.sub(b"\r\n", data)
+        if not data.endswith(b"\r\n"):
+            data += b"\r\n"
+    if data.startswith(b".") or b"\n." in data:
+        data = _LEADING_DOT.sub(b"..", data)
+    return data + b".\r\n"
 
 
 def _address(address: str, utf8: bool) -> bytes | None:
@@ -216,8 +259,16 @@ class SMTPMailer:
         if sender is None:
             raise _Refused(553, f"5.6.7 sender {message.sender!r} is not ASCII and the relay lacks SMTPUTF8")
         options: list[bytes] = []
+        data = message.data
+        if not data.isascii():
+            # 8bit bodies (campaigns write them so: a third smaller than base64) must be announced;
+            # a relay that cannot take them gets the parts re-encoded.
+            if client.supports_extension("8bitmime"):
+                options.append(b"BODY=8BITMIME")
+            else:
+                data = _seven_bit(data)
         if client.supports_extension("size"):
-            options.append(b"SIZE=%d" % len(message.data))
+            options.append(b"SIZE=%d" % len(data))
         if not (message.sender.isascii() and all(r.isascii() for r in message.recipients)):
             options.append(b"SMTPUTF8")
         try:
@@ -239,10 +290,17 @@ class SMTPMailer:
             raise _Refused(501, f"5.5.4 invalid address: {exc}") from None
         if len(refused) == len(message.recipients):
             raise _Refused(*refused[0]) if refused else _Refused(554, "5.5.1 no recipients")
-        try:
-            data_reply = await client.data(message.data, timeout=None)
-        except aiosmtplib.SMTPDataError as exc:
-            raise _Refused(exc.code, exc.message) from None
+        reply = await client.execute_command(b"DATA", timeout=None)
+        if reply.code != 354:
+            raise _Refused(reply.code, reply.message)
+        protocol = client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("connection lost before the message was sent")
+        # Nothing is awaited between the write and read_response, so the reply cannot arrive unheard.
+        protocol.write(_data_lines(data))
+        data_reply = await protocol.read_response(timeout=None)
+        if data_reply.code != 250:
+            raise _Refused(data_reply.code, data_reply.message)
         if refused:
             return refused[0]
         return data_reply.code, data_reply.message

@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import email.policy
+import os
 from collections.abc import Callable
+from email import message_from_bytes
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from campaigns import Campaigns, Contact, TemplateSet, load_templates, plan_languages
+from campaigns import templates as templates_module
+from campaigns.templates import RenderedMessage, wire_message
 from contact_center.errors import TemplateRenderError
 from contact_center.settings import Settings
 from tests.campaigns.helpers import make_settings, resident, write_csv
@@ -180,3 +186,43 @@ def test_one_render_per_language_matches_rendering_each_part() -> None:
     fr = templates.render(contact, ("fr",), extra)
     assert fr.subject == "Titre de <b>Zoë</b>" and "(no set leaks)" in fr.text
     assert fr.html == '<div lang="fr"><p>&lt;b&gt;Zoë&lt;/b&gt; &amp; O&#39;Brien &amp; co 01</p></div>'
+
+
+def _parts(wire: bytes) -> list[EmailMessage]:
+    parsed = message_from_bytes(wire, policy=email.policy.default)
+    return [p for p in parsed.walk() if not p.is_multipart()]  # type: ignore[misc]
+
+
+def _content(part: EmailMessage) -> str:
+    """A text part's content with the wire's CRLF line endings read as a mail client shows them."""
+    return str(part.get_content()).replace("\r\n", "\n")
+
+
+def test_bodies_travel_as_text_and_long_lines_as_quoted_printable() -> None:
+    contact = Contact(email="a@example.org", first_name="Zoë", last_name="Peeters", language="fr")
+    long_line = "Pièces à fournir : " + "passeport, photo, preuve d'adresse; " * 40  # ~1,400 octets
+    rendered = RenderedMessage(
+        ("fr",), "Titre de séjour", f"Bonjour Zoë,\n{long_line}\r\nMerci.\n", "<p>ok</p>"
+    )
+    wire = wire_message(rendered, from_addr="B <b@example.brussels>", to=contact, message_id="<m@x>")
+    assert all(len(line) <= 998 for line in wire.split(b"\r\n"))
+    assert b"\n" not in wire.replace(b"\r\n", b"")  # CRLF only: no bare line feed or carriage return
+    text, html = _parts(wire)
+    assert text["Content-Transfer-Encoding"] == "quoted-printable"
+    assert _content(text) == f"Bonjour Zoë,\n{long_line}\nMerci.\n"
+    assert (html["Content-Transfer-Encoding"], _content(html)) == ("7bit", "<p>ok</p>")
+    short = RenderedMessage(("fr",), "Titre", "Déjà vu\n", None)
+    (only,) = _parts(wire_message(short, from_addr="b@example.brussels", to=contact, message_id="<n@x>"))
+    assert (only["Content-Transfer-Encoding"], _content(only)) == ("8bit", "Déjà vu\n")
+
+
+def test_text_that_looks_like_the_boundary_does_not_split_the_message() -> None:
+    """Bodies are no longer base64, so a contact's data could hold the next boundaries themselves."""
+    upcoming = next(templates_module._BOUNDARIES)
+    forged = "".join(f"--=_cc_{os.getpid():x}_{n:x}\n" for n in range(upcoming, upcoming + 10))
+    contact = Contact(email="a@example.org", first_name="Zoë", last_name="", language="fr")
+    rendered = RenderedMessage(("fr",), "S", f"Bonjour\n{forged}fin\n", f"<p>{forged}</p>")
+    wire = wire_message(rendered, from_addr="b@example.brussels", to=contact, message_id="<m@x>")
+    text, html = _parts(wire)
+    assert _content(text) == rendered.text
+    assert _content(html) == rendered.html

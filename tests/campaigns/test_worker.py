@@ -7,6 +7,8 @@ import csv
 import io
 import time
 from collections.abc import Callable
+from datetime import date
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +334,50 @@ async def test_rows_in_flight_never_exceed_the_window(
     assert report.sent == 120 and len(outbox.messages()) == 120
     assert 1 < max(seen) <= 6  # marked in groups, never past the window
     assert service.status("renewal").counts["sent"] == 120
+
+
+@pytest.mark.parametrize("eight_bit", [True, False], ids=["8BITMIME", "7-bit relay"])
+async def test_bilingual_accented_message_arrives_as_written(
+    tmp_path: Path, templates_dir: Path, eight_bit: bool
+) -> None:
+    """French and Dutch accents reach the relay and parse back to the rendered text, 8bit or not."""
+    fr = "Bonjour {{ first_name }},\nVotre titre de séjour expire le {{ permit_expires|date }}. Présentez-vous à l'accueil.\n"
+    nl = "Beste {{ first_name }},\nUw verblijfsvergunning vervalt op {{ permit_expires|date }}. Maak één afspraak, ’s ochtends.\n"
+    (templates_dir / "fr.txt").write_text(fr, encoding="utf-8")
+    (templates_dir / "nl.txt").write_text(nl, encoding="utf-8")
+    (templates_dir / "fr.html").write_text("<p>Déjà {{ first_name }}</p>", encoding="utf-8")
+    handler = peer_module.RecordingHandler()
+    peer = peer_module.SMTPPeer(handler, decode_data=not eight_bit)  # decoding aiosmtpd lacks 8BITMIME
+    peer.start()
+    try:
+        service = Campaigns(smtp_settings(tmp_path / "data", peer.port))
+        row = resident(1, "es", first_name="Zoë", last_name="Dupré")
+        service.import_contacts(write_csv(tmp_path / "r.csv", [row]))
+        _schedule(service, templates_dir)
+        report = await service.run()
+    finally:
+        peer.stop()
+    assert report.sent == 1
+    expires = date.fromisoformat(row["permit_expires"]).strftime("%d/%m/%Y")
+    texts = [
+        t.replace("{{ first_name }}", "Zoë").replace("{{ permit_expires|date }}", expires) for t in (fr, nl)
+    ]
+    (message,) = handler.messages
+    assert isinstance(message, EmailMessage)
+    assert (
+        str(message["Subject"])
+        == f"Votre titre de séjour expire le {expires} / Uw verblijfsvergunning vervalt op {expires}"
+    )
+    assert message["To"].addresses[0].display_name == "Zoë Dupré"
+    plain, html = (part for part in message.walk() if not part.is_multipart())
+    assert (
+        plain.get_content().replace("\r\n", "\n") == texts[0].strip() + "\n\n" + "-" * 40 + "\n\n" + texts[1]
+    )
+    assert '<div lang="fr"><p>Déjà Zoë</p></div>' in html.get_content()
+    (raw,) = handler.raw
+    if eight_bit:
+        assert "BODY=8BITMIME" in handler.mail_options[0]
+        assert "Présentez-vous à l'accueil".encode() in raw  # the text as it is, no base64
+        assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    else:
+        assert raw.isascii()

@@ -30,6 +30,7 @@ class RecordingHandler:
         self.messages: list[Message] = []
         self.message_ids: list[str] = []
         self.raw: list[bytes] = []
+        self.mail_options: list[list[str]] = []  # the MAIL FROM parameters of each accepted message
         self.rcpt_reply: Callable[[str], str | None] = lambda _addr: None
         self.data_reply: Callable[[Message], str | None] = lambda _msg: None
         self.lock = threading.Lock()
@@ -53,6 +54,7 @@ class RecordingHandler:
         with self.lock:
             self.messages.append(message)
             self.raw.append(envelope.original_content or envelope.content)
+            self.mail_options.append(list(envelope.mail_options))
             self.message_ids.append(str(message["Message-ID"]))
         return "250 2.0.0 Ok: queued"
 

@@ -248,3 +248,56 @@ def test_from_settings_needs_a_host() -> None:
         SMTPMailer.from_settings(SMTPSettings())
     mailer = SMTPMailer.from_settings(SMTPSettings(host="relay.example", port=2525, tls="tls", pool_size=7))
     assert (mailer.host, mailer.port, mailer.tls, mailer.pool_size) == ("relay.example", 2525, "tls", 7)
+
+
+_ACCENTED = (
+    "Votre titre de séjour expire à la fin du mois.\nUw verblijfsvergunning vervalt: maak één afspraak.\n"
+)
+
+
+def _accented() -> EmailMessage:
+    message = _message(7)
+    message.set_content(_ACCENTED)  # the default policy writes such text as 8bit
+    return message
+
+
+@pytest.mark.parametrize("eight_bit", [True, False], ids=["8BITMIME", "7-bit relay"])
+async def test_8bit_bodies_are_announced_or_re_encoded(eight_bit: bool) -> None:
+    handler = peer_module.RecordingHandler()
+    # aiosmtpd announces 8BITMIME only when it keeps the bytes; decoding them, it takes ASCII alone
+    # (it answers "500 strict ASCII mode" to 8bit data and 555 to a BODY parameter).
+    peer = peer_module.SMTPPeer(handler, decode_data=not eight_bit)
+    peer.start()
+    mailer = SMTPMailer("127.0.0.1", peer.port, tls="none", pool_size=1, timeout=5)
+    try:
+        result = await mailer.send(_accented())
+    finally:
+        await mailer.aclose()
+        peer.stop()
+    assert result.code == 250, result
+    (raw,) = handler.raw
+    if eight_bit:
+        assert handler.mail_options == [["BODY=8BITMIME", f"SIZE={len(raw)}"]]
+        assert "séjour".encode() in raw
+    else:
+        assert not any(o.startswith("BODY") for o in handler.mail_options[0])
+        assert raw.isascii()
+    (received,) = handler.messages
+    assert isinstance(received, EmailMessage)
+    assert received.get_content().replace("\r\n", "\n") == _ACCENTED
+    assert received["Subject"] == "message 7" and received["Message-ID"] == "<m7@example.brussels>"
+
+
+async def test_wire_path_doubles_leading_dots_and_mends_bare_line_feeds(smtp_peer: Any) -> None:
+    """A line that starts with a dot (or is one) must not end DATA early; bare LF goes out as CRLF."""
+    body = b".\r\n..two dots\r\n.one dot\nbare line feed\r\nend"
+    head = b"From: etrangers@example.brussels\r\nTo: resident@example.org\r\nMessage-ID: <d@example.brussels>\r\n"
+    mailer = SMTPMailer("127.0.0.1", smtp_peer.port, tls="none", pool_size=1)
+    wire = WireMessage(
+        "etrangers@example.brussels", ("resident@example.org",), head + b"\r\n" + body, "<d@example.brussels>"
+    )
+    first = await mailer.send_wire(wire)
+    second = await mailer.send_wire(wire)  # the connection is still in step after the first
+    await mailer.aclose()
+    assert (first.code, second.code) == (250, 250)
+    assert smtp_peer.handler.raw == [head + b"\r\n" + body.replace(b"\nbare", b"\r\nbare") + b"\r\n"] * 2
