@@ -310,6 +310,9 @@ _ESCAPES = re.compile(r'[\\"]')
 
 
 def _mailbox(display: str, address: str) -> str:
+    # A name holding a line break (a quoted CSV field can) must not start a header of its own.
+    if not display.isprintable():
+        display = " ".join("".join(c if c.isprintable() else " " for c in display).split())
     if not display:
         return address
     if display.isascii():

@@ -226,3 +226,18 @@ def test_text_that_looks_like_the_boundary_does_not_split_the_message() -> None:
     text, html = _parts(wire)
     assert _content(text) == rendered.text
     assert _content(html) == rendered.html
+
+
+def test_a_line_break_in_a_name_cannot_add_a_header() -> None:
+    for first in (
+        "Ana\r\nBcc: evil@example.org",
+        "Ana\nBcc: evil@example.org",
+        "Ana\u2028Bcc: evil@example.org",
+    ):
+        contact = Contact(email="a@example.org", first_name=first, last_name="Peeters", language="fr")
+        rendered = RenderedMessage(("fr",), "Titre", "Bonjour\n", None)
+        wire = wire_message(rendered, from_addr="b@example.brussels", to=contact, message_id="<m@x>")
+        parsed = message_from_bytes(wire, policy=email.policy.default)
+        assert parsed["Bcc"] is None
+        assert parsed["To"].addresses[0].display_name == "Ana Bcc: evil@example.org Peeters"
+        assert parsed["To"].addresses[0].addr_spec == "a@example.org"
