@@ -319,10 +319,13 @@ def _compute_funnels(
     if within_seconds is not None and within_seconds <= 0:
         raise ValueError(f"a conversion window must be longer than zero, not {within}")
     clauses = ["1 = 1"]
+    window: dict[str, float] = {}
     if t0 is not None:
         clauses.append("j.started_at >= :t0")
+        window["t0"] = t0
     if t1 is not None:
         clauses.append("j.started_at < :t1")
+        window["t1"] = t1
     if not slugs:
         return {}
     # One procedure: the as-of relations (when they aggregate events) filter on it, as :procedure.
@@ -330,7 +333,6 @@ def _compute_funnels(
     params: dict[str, Any] = {"procedures": slugs, "procedure": single, "as_of": as_of_epoch}
     if within_seconds is not None:
         params["within"] = within_seconds
-    window = {k: v for k, v in (("t0", t0), ("t1", t1)) if v is not None}
     tmp = "tmp_journey_funnel"
     journeys_rel, steps_rel = store.relations(as_of_epoch, single, within=within_seconds is not None)
     with store.begin() as conn:

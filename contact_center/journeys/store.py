@@ -667,13 +667,14 @@ class JourneyStore:
         The returned SQL expects the bound parameters ``:as_of`` (``:procedure`` when given, ``:within``).
         """
         self.refresh_summaries()
-        where = "journey_summary.procedure = :procedure" if procedure else "1 = 1"
-        with self.begin() as conn:
-            newest = conn.execute(
-                text(f"SELECT MAX(last_ts) FROM journey_summary WHERE {where}"), {"procedure": procedure}
-            ).scalar_one()
-        if not within and (newest is None or float(newest) <= as_of):
-            return "journey_summary", "journey_step_summary"
+        if not within:
+            where = "journey_summary.procedure = :procedure" if procedure else "1 = 1"
+            with self.begin() as conn:
+                newest = conn.execute(
+                    text(f"SELECT MAX(last_ts) FROM journey_summary WHERE {where}"), {"procedure": procedure}
+                ).scalar_one()
+            if newest is None or float(newest) <= as_of:
+                return "journey_summary", "journey_step_summary"
         source = "journey_events e"
         event_where = "e.ts <= :as_of" + (" AND e.procedure = :procedure" if procedure else "")
         if within:
