@@ -103,7 +103,7 @@ class FileContactLookup(MappingContactLookup):
     def __init__(self, path: str | Path) -> None:
         p = Path(path)
         try:
-            content = p.read_text(encoding="utf-8")
+            content = p.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             raise ContactsFileError(f"{p}: cannot read the contacts file: {exc}") from exc
         contacts: dict[str, Contact] = {}

@@ -246,7 +246,7 @@ def read_events(path: str | Path, fmt: EventFormat | None = None) -> Iterator[Jo
     p = Path(path)
     chosen: EventFormat = fmt or ("csv" if p.suffix.lower() == ".csv" else "jsonl")
     try:
-        handle = p.open(encoding="utf-8", newline="" if chosen == "csv" else None)
+        handle = p.open(encoding="utf-8-sig", newline="" if chosen == "csv" else None)
     except OSError as exc:
         raise EventValidationError(f"{p}: cannot read the events file: {exc.strerror or exc}") from exc
     with handle:

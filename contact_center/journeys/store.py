@@ -588,7 +588,7 @@ class JourneyStore:
         if suspects:
             # The few lines the SQL check did not accept, with their line numbers: the Python parser
             # decides (and words the rejections). A line read_csv split on a \x01 is found by that byte.
-            with path.open(encoding="utf-8") as handle:
+            with path.open(encoding="utf-8-sig") as handle:
                 lines = (
                     line if line.rstrip("\r\n") in suspects or "\x01" in line else "\n" for line in handle
                 )

@@ -147,6 +147,21 @@ def test_engine_check_and_python_parser_agree_on_every_kind_of_line(tmp_path: Pa
     }
 
 
+def test_a_byte_order_mark_leaves_the_first_line_to_the_same_verdict(tmp_path: Path) -> None:
+    # The engine's reader drops a leading BOM; the first line must still be judged, and reported when bad.
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "\ufeff" + _line(event_id="bad-naive", ts="2026-10-05T10:00:00") + "\n" + _line(event_id="ok") + "\n",
+        encoding="utf-8",
+    )
+    duck, lite = _stores(tmp_path)
+    in_engine = duck.ingest_file(path)
+    assert _summary(in_engine) == _summary(lite.ingest_file(path))
+    assert (in_engine.added, in_engine.rejected_count) == (1, 1)
+    assert in_engine.rejected[0]["line"] == 1 and "no timezone" in in_engine.rejected[0]["reason"]
+    assert _stored(duck) == _stored(lite)
+
+
 def test_replay_and_overlap_add_only_new_events(tmp_path: Path) -> None:
     duck, _ = _stores(tmp_path)
     first = tmp_path / "a.jsonl"

@@ -68,6 +68,25 @@ def test_csv_with_empty_optional_cells(tmp_path: Path) -> None:
     )
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path: Path) -> None:
+    # Spreadsheets ("CSV UTF-8" in Excel) and some Windows tools start a UTF-8 file with a BOM.
+    csv_file = tmp_path / "events.csv"
+    csv_file.write_text(
+        "\ufeffevent_id,journey_id,procedure,type,ts\ne1,j1,marriage-declaration,started,2026-10-05T10:00:00Z\n",
+        encoding="utf-8",
+    )
+    jsonl_file = tmp_path / "events.jsonl"
+    jsonl_file.write_text(
+        '\ufeff{"event_id": "e1", "journey_id": "j1", "procedure": "p", "type": "started", '
+        '"ts": "2026-10-05T10:00:00Z"}\n',
+        encoding="utf-8",
+    )
+    for path in (csv_file, jsonl_file):
+        items = list(read_events(path))
+        assert [type(i).__name__ for i in items] == ["JourneyEvent"], items
+        assert isinstance(items[0], JourneyEvent) and items[0].event_id == "e1"
+
+
 def test_csv_with_an_unknown_column_is_refused_whole(tmp_path: Path) -> None:
     path = tmp_path / "events.csv"
     path.write_text("event_id,journey_id,procedure,type,ts,phone\n", encoding="utf-8")
