@@ -233,7 +233,7 @@ def load_templates(directory: Path | str) -> TemplateSet:
             lang, part = name[: -len(".html")], "html"
         else:
             continue
-        sources.setdefault(lang.lower(), {})[part] = path.read_text(encoding="utf-8")
+        sources.setdefault(lang.lower(), {})[part] = path.read_text(encoding="utf-8-sig")
     if not sources:
         raise TemplateRenderError(
             f"no templates in {directory}: expected files such as fr.subject.txt, fr.txt, fr.html"

@@ -79,6 +79,20 @@ def test_preview_in_each_language(
         service.preview("renewal", "resident2@example.org", language="de")
 
 
+def test_a_byte_order_mark_in_a_template_file_is_not_sent(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    # Notepad and some editors save UTF-8 with a BOM; it must not become an invisible first character.
+    for name in ("nl.subject.txt", "nl.txt"):
+        path = templates_dir / name
+        path.write_text("\ufeff" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    populated([resident(1, "nl")])
+    _create(service, templates_dir)
+    message = service.preview("renewal", "resident1@example.org")
+    assert str(message["Subject"]).startswith("Uw verblijfsvergunning vervalt op")
+    assert message.get_body(("plain",)).get_content().startswith("Beste First1")  # type: ignore[union-attr]
+
+
 def test_html_is_escaped_text_is_not(
     service: Campaigns, templates_dir: Path, populated: Callable[..., None]
 ) -> None:
