@@ -66,6 +66,8 @@ def create_app(store: JourneyStore) -> Starlette:
             "received": result.read,
             "added": result.added,
             "duplicates": result.duplicates,
+            # Every rejection is counted; the first 1,000 are listed.
+            "rejected_count": result.rejected_count,
             "rejected": [
                 {"index": r["line"], "reason": r["reason"], "event_id": r["event_id"]}
                 for r in result.rejected
@@ -74,12 +76,21 @@ def create_app(store: JourneyStore) -> Starlette:
         }
 
     async def post_events(request: Request) -> JSONResponse:
+        too_large = _error(
+            413, f"body larger than {_MAX_BODY} bytes; send at most {MAX_BATCH} events per request"
+        )
         length = request.headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > _MAX_BODY:
-            return _error(
-                413, f"body larger than {_MAX_BODY} bytes; send at most {MAX_BATCH} events per request"
-            )
-        body = await request.body()
+            return too_large
+        # Read with the limit in hand: a chunked request announces no length.
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > _MAX_BODY:
+                return too_large
+            chunks.append(chunk)
+        body = b"".join(chunks)
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:

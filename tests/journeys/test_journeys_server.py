@@ -96,3 +96,28 @@ def test_bad_requests_say_what_is_wrong(base_url: str) -> None:
         assert bad_by.status_code == 400
         bad_date = client.get("/funnel/marriage-declaration", params={"from": "last week"})
         assert bad_date.status_code == 400 and "from='last week'" in bad_date.json()["error"]
+
+
+def test_a_body_without_a_length_is_cut_off_at_the_limit(base_url: str) -> None:
+    # Chunked transfer sends no Content-Length: the limit must hold while reading, not only up front.
+    chunk = b" " * (1024 * 1024)
+
+    def body() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(16):
+            yield chunk
+        yield b"]"
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        response = client.post("/events", content=body(), headers={"content-type": "application/json"})
+        assert response.status_code == 413 and "larger than" in response.json()["error"]
+        assert client.get("/healthz").status_code == 200
+
+
+def test_every_rejection_is_counted_when_only_the_first_are_listed(base_url: str) -> None:
+    batch = [{"event_id": f"e{i}", "journey_id": "j"} for i in range(MAX_BATCH)]
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        body = client.post("/events", json=batch).json()
+    assert body["received"] == MAX_BATCH and body["rejected_count"] == MAX_BATCH
+    assert 0 < len(body["rejected"]) < MAX_BATCH
+    assert body["rejected"][0] == {"index": 0, "reason": "missing 'procedure'", "event_id": "e0"}
