@@ -87,6 +87,9 @@ _CONFIRM = """<!doctype html><html lang="fr"><meta charset="utf-8"><title>Désin
 <button type="submit">Se désinscrire / Uitschrijven</button></form></body></html>"""
 
 
+_MAX_FORM = 16 * 1024
+
+
 def unsubscribe_app(
     engine: Engine, secret: str, *, on_unsubscribe: Callable[[str, str], None] | None = None
 ) -> Starlette:
@@ -109,7 +112,15 @@ def unsubscribe_app(
         token = request.query_params.get("t", "")
         if request.method == "POST" and not token:
             # Parsed by hand: starlette's form parser needs python-multipart, which we do not depend on.
-            fields = parse_qs((await request.body()).decode("utf-8", "replace"))
+            # The form holds one token; a public endpoint does not read a larger body into memory.
+            body = b""
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > _MAX_FORM:
+                    return PlainTextResponse(
+                        "request body too large for an unsubscribe form", status_code=413
+                    )
+            fields = parse_qs(body.decode("utf-8", "replace"))
             token = fields.get("t", [""])[0]
         if not token:
             return PlainTextResponse(

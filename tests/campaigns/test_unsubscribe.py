@@ -80,9 +80,12 @@ async def test_one_click_post_from_the_message_header_suppresses_once(
         )
         bad = await client.post(f"{server}/unsubscribe?t={token[:-2]}xx")
         missing = await client.post(f"{server}/unsubscribe")
+        # A public endpoint: a body far larger than any form is refused before it is held in memory.
+        huge = await client.post(f"{server}/unsubscribe", content=b"t=" + b"x" * (1024 * 1024))
     assert first.status_code == second.status_code == form.status_code == 200
     assert bad.status_code == 400 and "signature" in bad.text
     assert missing.status_code == 400
+    assert huge.status_code == 413
     assert list_suppressions(service.engine) == [
         ("resident1@example.org", "unsubscribed", "one-click from campaign c"),
         ("resident2@example.org", "unsubscribed", "one-click from campaign c"),

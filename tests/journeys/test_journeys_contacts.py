@@ -16,7 +16,9 @@ def test_csv_and_yaml_contacts(tmp_path: Path) -> None:
     assert lookup.lookup("c2") == Contact("b@example.org", None, False)  # no answer is no consent
     assert lookup.lookup("c3") is None
     # A spreadsheet's byte order mark is not part of the first column's name.
-    csv_file.write_text("\ufeffcitizen_ref,email,language,consent\nc1,a@example.org,nl,yes\n", encoding="utf-8")
+    csv_file.write_text(
+        "\ufeffcitizen_ref,email,language,consent\nc1,a@example.org,nl,yes\n", encoding="utf-8"
+    )
     assert FileContactLookup(csv_file).lookup("c1") == Contact("a@example.org", "nl", True)
 
     yaml_file = tmp_path / "c.yaml"
