@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 from contact_center.errors import ResumeLinkError
 
@@ -39,8 +39,11 @@ def sign_resume_link(
     base = template.format(
         journey_id=quote(journey_id, safe=""), step=quote(step, safe=""), procedure=quote(procedure, safe="")
     )
-    query = urlencode({"exp": expires, "sig": _signature(key, journey_id, step, expires)})
-    return f"{base}{'&' if '?' in base else '?'}{query}"
+    signed = urlencode({"exp": expires, "sig": _signature(key, journey_id, step, expires)})
+    # Into the query, before any fragment: a browser never sends the fragment to the portal.
+    parts = urlsplit(base)
+    query = f"{parts.query}&{signed}" if parts.query else signed
+    return urlunsplit(parts._replace(query=query))
 
 
 def verify_resume_link(

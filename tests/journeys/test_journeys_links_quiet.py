@@ -61,3 +61,21 @@ def test_holdout_is_deterministic_and_close_to_its_share() -> None:
     assert held == [i for i in ids if in_holdout(i, 0.10)]
     assert 0.085 < len(held) / len(ids) < 0.115
     assert not any(in_holdout(i, 0.0) for i in ids)
+
+
+def test_a_resume_url_with_a_fragment_keeps_the_signature_in_the_query() -> None:
+    # Portals that route on the client side put the step in the fragment; the browser never sends the
+    # fragment to the server, so exp and sig must sit in the query, before it.
+    url = sign_resume_link(
+        "https://example.brussels/procedures/marriage/{journey_id}?lang=fr#/step/{step}",
+        procedure="m",
+        journey_id="j/1 é?#",
+        step="documents",
+        key="k",
+        expires_at=NOW + timedelta(hours=1),
+    )
+    assert url.startswith("https://example.brussels/procedures/marriage/j%2F1%20%C3%A9%3F%23?lang=fr&exp=")
+    assert url.endswith("#/step/documents")
+    assert verify_resume_link(
+        url, journey_id="j/1 é?#", step="documents", key="k", now=NOW
+    ) == NOW + timedelta(hours=1)
