@@ -62,7 +62,9 @@ def verify_resume_link(
         raise ResumeLinkError(
             "the resume link has no valid 'exp' and 'sig' parameters; ask for a new link"
         ) from None
-    if not hmac.compare_digest(sig, _signature(key, journey_id, step, expires)):
+    # Compared as bytes: compare_digest refuses str with non-ASCII characters (an edited link).
+    expected = _signature(key, journey_id, step, expires).encode("ascii")
+    if not hmac.compare_digest(sig.encode("utf-8", "surrogateescape"), expected):
         raise ResumeLinkError(
             "the resume link's signature does not match this journey and step; it was altered"
         )

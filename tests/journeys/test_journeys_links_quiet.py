@@ -79,3 +79,18 @@ def test_a_resume_url_with_a_fragment_keeps_the_signature_in_the_query() -> None
     assert verify_resume_link(
         url, journey_id="j/1 é?#", step="documents", key="k", now=NOW
     ) == NOW + timedelta(hours=1)
+
+
+def test_a_signature_edited_into_non_ascii_text_is_refused_as_altered() -> None:
+    url = sign_resume_link(
+        TEMPLATE,
+        procedure="m",
+        journey_id="j1",
+        step="documents",
+        key="k",
+        expires_at=NOW + timedelta(hours=1),
+    )
+    with pytest.raises(ResumeLinkError, match="signature does not match"):
+        verify_resume_link(
+            url.replace("sig=", "sig=%C3%A9"), journey_id="j1", step="documents", key="k", now=NOW
+        )
