@@ -584,8 +584,21 @@ def count_states(conn: Connection, campaign_id: int) -> dict[str, int]:
     return counts
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    # Staff open exports in spreadsheets, which run a cell starting with one of these as a formula; an
+    # e-mail address may legally start with "=" or "+" and a relay's reply is foreign text (OWASP CSV injection).
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def export_csv(engine: Engine, campaign_id: int, out: TextIO) -> int:
-    """Write the campaign's ledger as CSV (streamed by id); returns the number of rows written."""
+    """Write the campaign's ledger as CSV (streamed by id); returns the number of rows written.
+
+    Text cells that a spreadsheet would run as a formula (starting with ``= + - @``, a tab or a carriage
+    return) get a leading apostrophe, so they open as text.
+    """
     writer = csv.writer(out)
     columns = [
         "email",
@@ -614,15 +627,15 @@ def export_csv(engine: Engine, campaign_id: int, out: TextIO) -> int:
         for row in rows:
             writer.writerow(
                 [
-                    row.email,
+                    _cell(row.email),
                     row.language,
                     row.state,
                     int(bool(row.uncertain)),
                     row.attempts,
                     row.code if row.code is not None else "",
-                    row.reply,
+                    _cell(row.reply or ""),
                     row.sent_at or "",
-                    row.message_id,
+                    _cell(row.message_id),
                 ]
             )
         written += len(rows)

@@ -135,3 +135,45 @@ def test_cli_module_imports_only_typer() -> None:
         cwd=Path(__file__).resolve().parents[2],
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_export_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # E-mail syntax allows = + - | ' ! in the local part: a resident's address (or a relay's reply)
+    # must not become a formula when staff open the export in Excel or LibreOffice (OWASP CSV injection).
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    runner = CliRunner()
+    rows = [
+        resident(1, email="=cmd|'/Ccalc'!A0@example.org"),
+        resident(2, email="+32470@example.org"),
+        resident(3, email="-2+3@example.org"),
+        resident(4),
+    ]
+    result = runner.invoke(app, ["contacts", "import", str(write_csv(tmp_path / "r.csv", rows))], env=env)
+    assert result.exit_code == 0, result.output
+    for args in (
+        [
+            "create",
+            "c",
+            "--segment",
+            "consent = true",
+            "--templates",
+            str(templates_dir),
+            "--from",
+            "B <b@example.brussels>",
+        ],
+        ["schedule", "c"],
+        ["run", "--once"],
+        ["export", "c", "-o", str(tmp_path / "ledger.csv")],
+    ):
+        result = runner.invoke(app, args, env=env)
+        assert result.exit_code == 0, result.output
+    with (tmp_path / "ledger.csv").open(newline="", encoding="utf-8") as fh:
+        emails = [r["email"] for r in csv.DictReader(fh)]
+    assert emails == [
+        "'=cmd|'/ccalc'!a0@example.org",
+        "'+32470@example.org",
+        "'-2+3@example.org",
+        "resident4@example.org",
+    ]
