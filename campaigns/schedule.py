@@ -26,14 +26,43 @@ _WINDOW = re.compile(
 
 
 def parse_local_time(text: str) -> datetime:
-    """Parse ``YYYY-MM-DD HH:MM`` (or ISO 8601) as Europe/Brussels time unless it carries an offset."""
+    """Parse ``YYYY-MM-DD HH:MM`` (or ISO 8601) as Europe/Brussels time unless it carries an offset.
+
+    A local time that the daylight-saving change skips (``2027-03-28 02:30``) or repeats
+    (``2027-10-31 02:30``) raises :class:`ScheduleError`: the first would silently become 03:30, the
+    second could be either of two instants an hour apart. An explicit offset settles the second.
+    """
     try:
         value = datetime.fromisoformat(text.strip().replace("T", " "))
     except ValueError:
         raise ScheduleError(
             f"cannot read the time {text!r}; write it as YYYY-MM-DD HH:MM (Brussels time)"
         ) from None
-    return value if value.tzinfo else value.replace(tzinfo=BRUSSELS)
+    if value.tzinfo:
+        return value
+    first = value.replace(tzinfo=BRUSSELS, fold=0)
+    second = value.replace(tzinfo=BRUSSELS, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    shown = value.strftime("%Y-%m-%d %H:%M")
+    round_trip = datetime.fromtimestamp(first.timestamp(), BRUSSELS).replace(tzinfo=None)
+    if round_trip != value:
+        raise ScheduleError(
+            f"{shown} does not exist in Brussels: the clocks skip that hour for summer time; "
+            "pick a time outside it (e.g. an hour later)"
+        )
+    raise ScheduleError(
+        f"{shown} happens twice in Brussels (the clocks go back an hour that night); add the offset: "
+        f"{shown}{_offset(first)} for the first, {shown}{_offset(second)} "
+        "for the second"
+    )
+
+
+def _offset(value: datetime) -> str:
+    offset = value.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    return f"{'+' if minutes >= 0 else '-'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def format_local(timestamp: float) -> str:

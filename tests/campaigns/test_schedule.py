@@ -110,3 +110,26 @@ async def test_closed_window_sends_nothing_and_status_warns_about_deadline(
     status = service.status("c")
     assert status.estimated_finish is not None and status.deadline is not None
     assert any("after the deadline" in w for w in status.warnings)
+
+
+def test_start_that_does_not_exist_or_happens_twice_on_a_dst_night_is_refused(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    populated([resident(1)])
+    _campaign(service, templates_dir)
+    # 28 March 2027: Brussels clocks jump from 02:00 to 03:00, so 02:30 never happens on the wall clock.
+    with pytest.raises(ScheduleError, match=r"2027-03-28 02:30 does not exist in Brussels"):
+        service.schedule("c", at="2027-03-28 02:30")
+    # 31 October 2027: clocks go back from 03:00 to 02:00, so 02:30 happens twice, an hour apart.
+    with pytest.raises(ScheduleError, match=r"2027-10-31 02:30 happens twice in Brussels.*\+02:00.*\+01:00"):
+        service.schedule("c", at="2027-10-31 02:30")
+    with pytest.raises(ScheduleError, match="does not exist"):
+        service.schedule("c", at="2027-12-01 09:00", deadline="2027-03-28 02:15")
+    assert service._row("c").status == "draft"
+    # With the offset the instant is unambiguous and accepted; ordinary times on those days too.
+    report = service.schedule("c", at="2027-10-31 02:30+01:00")
+    assert report.starts_at == datetime.fromisoformat("2027-10-31T01:30:00+00:00").timestamp()
+    assert (
+        service.schedule("c", at="2027-03-28 03:00").starts_at
+        == datetime.fromisoformat("2027-03-28T01:00:00+00:00").timestamp()
+    )
