@@ -5,11 +5,11 @@ For each abandoned journey, in order:
 1. one decision per journey, ever: a journey already nudged, claimed or held out is skipped;
 2. no nudge during quiet hours (nights and public holidays, Europe/Brussels by default);
 3. a contact with explicit consent is needed (through the :class:`ContactLookup` port);
-4. a deterministic share of journeys (hash of the journey id) is held out and recorded, to measure
+4. the journey is re-read: a journey that completed, or became active again, since detection is left
+   alone (before the holdout draw, so that neither group keeps such journeys);
+5. a deterministic share of journeys (hash of the journey id) is held out and recorded, to measure
    the uplift; it is drawn among contactable, consenting journeys so both groups are alike;
-5. at most ``weekly_cap`` nudges per citizen over the last seven days;
-6. right before sending, the journey is re-read: a journey that completed, or became active again,
-   since detection is left alone;
+6. at most ``weekly_cap`` nudges per citizen over the last seven days;
 7. the message goes through the ``Mailer`` port, recorded first as ``claimed`` (so a crash never sends
    twice) and then as ``sent``, ``deferred`` (temporary refusal: retried next run) or ``failed``.
 """
@@ -212,6 +212,15 @@ async def run_nudges(
         if not contact.consent:
             out("held", "no consent to be contacted")
             continue
+        # Re-read before the holdout draw too: a held-out journey that finished meanwhile would count
+        # as a success the nudged group can never have (its own such journeys are skipped).
+        state = journey_state(store, journey.procedure, journey.journey_id)
+        if state is None or state[0]:
+            out("skipped", "finished since detection")
+            continue
+        if state[1] > journey.last_event_at.timestamp():
+            out("skipped", "active again since detection")
+            continue
         if in_holdout(journey.journey_id, cfg.holdout_share):
             if not dry_run:
                 run.record(journey, "holdout")
@@ -222,13 +231,6 @@ async def run_nudges(
             continue
         if run.sent_last_week(journey.citizen_ref) >= cfg.weekly_cap:
             out("held", f"weekly cap reached ({cfg.weekly_cap} nudges per citizen in 7 days)")
-            continue
-        state = journey_state(store, journey.procedure, journey.journey_id)
-        if state is None or state[0]:
-            out("skipped", "finished since detection")
-            continue
-        if state[1] > journey.last_event_at.timestamp():
-            out("skipped", "active again since detection")
             continue
 
         proc = catalog[journey.procedure]

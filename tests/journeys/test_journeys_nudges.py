@@ -12,6 +12,7 @@ from contact_center.journeys import (
     Contact,
     JourneyStore,
     MappingContactLookup,
+    compute_uplift,
     in_holdout,
     parse_event,
     run_nudges,
@@ -220,3 +221,38 @@ async def test_a_temporary_refusal_is_retried_on_the_next_run(
     )
     assert [o.outcome for o in first.outcomes + second.outcomes] == ["deferred", "sent"]
     assert mailer.sent[0]["Message-ID"] == mailer.sent[1]["Message-ID"]
+
+
+async def test_a_journey_finished_meanwhile_does_not_enter_the_holdout_group(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    # A nudged journey that finishes meanwhile is skipped; a held-out one must be too, or the holdout
+    # group collects journeys that came back on their own and the uplift comes out too low.
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+
+    class FinishesWhileLookedUp:
+        def lookup(self, citizen_ref: str) -> Contact | None:
+            store.ingest(
+                [
+                    parse_event(
+                        {
+                            "event_id": "late",
+                            "journey_id": "j1",
+                            "procedure": "marriage-declaration",
+                            "type": "completed",
+                            "ts": at(NOON - 1).isoformat(),
+                        }
+                    )
+                ]
+            )
+            return Contact("a@example.org", "fr", True)
+
+    cfg = settings(tmp_path, holdout_share=1.0)
+    report = await run_nudges(store, cfg, contacts=FinishesWhileLookedUp(), mailer=outbox, as_of=at(NOON))
+    assert [(o.outcome, o.reason) for o in report.outcomes] == [("skipped", "finished since detection")]
+    assert compute_uplift(store, "marriage-declaration").holdout.journeys == 0
