@@ -97,7 +97,8 @@ class AdaptiveRateLimiter:
         return max(0.0, self._paused_until - self._clock())
 
     def on_throttled(self) -> None:
-        """The relay answered with a temporary refusal: halve the rate (not below ``floor``).
+        """The relay answered with a temporary refusal: halve the rate (not below ``floor``, nor below half
+        the target rate when that is lower: a refusal never raises the rate).
 
         Refusals of messages already in flight when the first one came back belong to the same push-back,
         so the rate is cut at most once per second.
@@ -109,7 +110,10 @@ class AdaptiveRateLimiter:
             return
         self._last_decrease = now
         base = self.current if self.current is not None else 100.0
-        self.current = max(self.floor, base / 2)
+        # The floor keeps a push-back from slowing a campaign to a crawl; a campaign configured below it
+        # (360/h is 0.1/s) may still halve once, but a refusal must never raise the rate.
+        lowest = min(self.floor, self.target / 2) if self.target is not None else self.floor
+        self.current = max(lowest, base / 2)
         self._tokens = min(self._tokens, 0.0)
 
     def on_success(self) -> None:
