@@ -134,6 +134,15 @@ class _Run:
             return False
         return True
 
+    def release(self, journey_id: str) -> None:
+        """Withdraw this run's claim on a journey that has not been sent, so a later run may decide it."""
+        with self.store.begin() as conn:
+            conn.execute(
+                nudges_table.delete().where(
+                    nudges_table.c.journey_id == journey_id, nudges_table.c.status == "claimed"
+                )
+            )
+
     def finish(self, journey_id: str, **values: object) -> None:
         with self.store.begin() as conn:
             conn.execute(update(nudges_table).where(nudges_table.c.journey_id == journey_id).values(**values))
@@ -269,6 +278,16 @@ async def run_nudges(
             continue
         if not run.record(journey, "claimed", sent_at=run.now, language=language, message_id=message_id):
             out("skipped", "already decided by a concurrent run")
+            continue
+        if run.sent_last_week(journey.citizen_ref) > cfg.weekly_cap:
+            # Another run claimed a nudge for this citizen between our cap check and our claim. Counted
+            # again once claimed, the later of two claims always sees both, so the cap holds; both may
+            # step back, and the next run sends.
+            run.release(journey.journey_id)
+            out(
+                "held",
+                f"weekly cap reached ({cfg.weekly_cap} nudges per citizen in 7 days; a concurrent run)",
+            )
             continue
         assert mailer is not None
         result = await mailer.send(message)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,6 +21,7 @@ from contact_center.journeys import (
     run_nudges,
     verify_resume_link,
 )
+from contact_center.models import Hit
 from contact_center.settings import JourneySettings, Settings
 from tests.journeys.journeys_helpers import Journeys, TinyKnowledgeBase
 
@@ -256,3 +260,52 @@ async def test_a_journey_finished_meanwhile_does_not_enter_the_holdout_group(
     report = await run_nudges(store, cfg, contacts=FinishesWhileLookedUp(), mailer=outbox, as_of=at(NOON))
     assert [(o.outcome, o.reason) for o in report.outcomes] == [("skipped", "finished since detection")]
     assert compute_uplift(store, "marriage-declaration").holdout.journeys == 0
+
+
+async def test_two_runs_at_once_do_not_exceed_the_weekly_cap(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    # Two runs (say, one per procedure, started by two cron jobs) each find one journey of the same
+    # citizen; with a cap of 1, at most one nudge may go out, however their steps interleave.
+    abandon(journeys, "marriage-1", citizen="c1")
+    journeys.through("terrace-1", ["business"], procedure="horeca-terrace-permit", citizen_ref="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    cfg = settings(tmp_path, weekly_cap=1)
+    both_checked = threading.Barrier(2, timeout=10)
+
+    class SlowKnowledgeBase:
+        """Each run reaches the help lookup (after its cap check) before either one claims its nudge."""
+
+        def search(
+            self, question: str, k: int = 5, *, language: str | None = None, topic: str | None = None
+        ) -> list[Hit]:
+            both_checked.wait()
+            return []
+
+    def run(procedure: str) -> list[str]:
+        report = asyncio.run(
+            run_nudges(
+                store,
+                cfg,
+                contacts=contacts,
+                mailer=MaildirMailer(tmp_path / "outbox"),
+                search=SlowKnowledgeBase(),
+                as_of=at(NOON),
+                procedure=procedure,
+            )
+        )
+        return [o.outcome for o in report.outcomes]
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(run, ["marriage-declaration", "horeca-terrace-permit"]))
+    assert sorted(o for run_outcomes in outcomes for o in run_outcomes).count("sent") <= 1
+    assert len(outbox.messages()) <= 1
+    # Whatever was held back is tried again by the next run, and the cap then lets one through if none did.
+    again = await run_nudges(store, cfg, contacts=contacts, mailer=outbox, as_of=at(NOON + 30))
+    assert len(outbox.messages()) == 1
+    assert [o.outcome for o in again.outcomes].count("sent") + sum(o.count("sent") for o in outcomes) == 1
