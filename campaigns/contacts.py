@@ -6,6 +6,7 @@ re-import updates contacts by e-mail address and never duplicates them.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import time
@@ -182,6 +183,36 @@ def _upsert(engine: Engine, rows: list[dict[str, Any]], report: ImportReport) ->
     report.inserted += sum(1 for r in rows if r["email"] not in existing)
 
 
+def _check_utf8(path: Path) -> None:
+    """Refuse a file that is not UTF-8 before importing anything from it.
+
+    Excel's plain "CSV" on Windows writes Windows-1252: found halfway through, the rows after the first
+    accent would be dropped and the ones before imported, so the whole file is checked first (a cheap
+    pass next to validating every address).
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines_before = 0
+    with path.open("rb") as raw:
+        while chunk := raw.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line = lines_before + exc.object.count(b"\n", 0, exc.start) + 1
+                raise ContactImportError(
+                    f"{path}: line {line} is not UTF-8 ({exc.reason} at byte {exc.object[exc.start]:#04x}); "
+                    "nothing was imported. Save the file as UTF-8: in Excel, 'Save as' > 'CSV UTF-8 "
+                    "(comma delimited)'; in LibreOffice, tick 'Edit filter settings' and pick Unicode (UTF-8)."
+                ) from None
+            lines_before += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ContactImportError(
+                f"{path}: the file ends in the middle of a character, so it is not UTF-8 (or is cut "
+                "short); nothing was imported. Save it again as CSV UTF-8."
+            ) from None
+
+
 def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
     """Import a residents CSV (header row required; ``email`` column required; extra columns become attributes).
 
@@ -197,6 +228,7 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
     """
     path = Path(path)
     try:
+        _check_utf8(path)
         fh = path.open(newline="", encoding="utf-8-sig")
     except OSError as exc:
         raise ContactImportError(

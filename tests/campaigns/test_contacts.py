@@ -4,12 +4,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from campaigns import Campaigns
+from campaigns.cli import app
 from campaigns.contacts import is_suppressed, iter_contacts, list_suppressions, suppress, unsuppress
 from campaigns.tables import contacts
 from contact_center.errors import ContactImportError
-from tests.campaigns.helpers import resident, write_csv
+from tests.campaigns.helpers import make_settings, resident, write_csv
 
 
 def test_bad_rows_are_reported_by_line_and_good_rows_imported(service: Campaigns, tmp_path: Path) -> None:
@@ -78,3 +80,26 @@ def test_suppression_list_is_idempotent(service: Campaigns) -> None:
     assert list_suppressions(service.engine) == [("someone@example.org", "manual", "asked by phone")]
     assert unsuppress(service.engine, "someone@example.org")
     assert not unsuppress(service.engine, "someone@example.org")
+
+
+@pytest.mark.parametrize("filler", [0, 300], ids=["accent-on-line-2", "accent-past-the-first-4-KiB"])
+def test_a_windows_1252_file_is_refused_whole_with_the_line_and_how_to_save_it(
+    tmp_path: Path, filler: int
+) -> None:
+    # Excel's "CSV (separated by semicolon)" on a Belgian Windows writes Windows-1252, not UTF-8.
+    lines = ["email;first_name;last_name"]
+    lines += [f"filler{i}@example.org;Jan;Peeters" for i in range(filler)]
+    lines += ["elodie@example.org;Élodie;Dupont", "last@example.org;Anne;Martin"]
+    path = tmp_path / "residents.csv"
+    path.write_bytes("\r\n".join(lines).encode("cp1252") + b"\r\n")
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    result = CliRunner().invoke(app, ["contacts", "import", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"line {filler + 2} is not UTF-8" in result.output
+    assert "CSV UTF-8" in result.output
+    assert "nothing was imported" in result.output
+    service = Campaigns(make_settings(tmp_path / "data"))
+    try:
+        assert list(iter_contacts(service.engine)) == []
+    finally:
+        service.engine.dispose()
