@@ -171,12 +171,43 @@ def load_procedures(path: str | Path) -> ProcedureCatalog:
     except OSError as exc:
         raise ProceduresFileError(f"{p}: cannot read the procedures file: {exc.strerror or exc}") from exc
     try:
+        # YAML keeps the last of two equal keys without a word: a procedure block copied and not
+        # renamed would replace the first one. Refuse duplicates, with both lines.
+        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader), "")
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         raise ProceduresFileError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from exc
+    if duplicate is not None:
+        where, line, first = duplicate
+        raise ProceduresFileError(
+            f"{p}: {where}: written twice, at line {line} (first at line {first}); "
+            "keep one, or give the copy its own name"
+        )
     return parse_procedures(data, source=str(p))
+
+
+def _duplicate_key(node: yaml.Node | None, path: str) -> tuple[str, int, int] | None:
+    """The first key written twice in one mapping: (path to it, its line, the first one's line)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[object, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            where = f"{path}.{name}" if path else str(name)
+            if name is not None and name != "<<":
+                if name in seen:
+                    return where, key.start_mark.line + 1, seen[name]
+                seen[name] = key.start_mark.line + 1
+            found = _duplicate_key(value, where)
+            if found is not None:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = _duplicate_key(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def parse_procedures(data: object, *, source: str = "<procedures>") -> ProcedureCatalog:

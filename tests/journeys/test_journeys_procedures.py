@@ -121,3 +121,41 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 )
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_a_procedure_or_field_written_twice_is_an_error_not_silently_dropped(tmp_path: Path) -> None:
+    # A block copied to start a new procedure and not renamed used to replace the first one silently.
+    path = write(
+        tmp_path,
+        """
+procedures:
+  marriage-declaration:
+    steps: [identity, documents]
+    idle_window: 48h
+    resume_url: "https://x.brussels/{journey_id}"
+  marriage-declaration:
+    steps: [business, payment]
+    idle_window: 24h
+    resume_url: "https://x.brussels/{journey_id}"
+""",
+    )
+    with pytest.raises(ProceduresFileError) as err:
+        load_procedures(path)
+    message = str(err.value)
+    assert str(path) in message
+    assert "procedures.marriage-declaration" in message
+    assert "line 7" in message and "first at line 3" in message
+
+    path = write(
+        tmp_path,
+        """
+procedures:
+  p:
+    steps: [identity]
+    idle_window: 48h
+    resume_url: "https://x.brussels/{journey_id}"
+    idle_window: 2h
+""",
+    )
+    with pytest.raises(ProceduresFileError, match=r"procedures\.p\.idle_window: .*twice"):
+        load_procedures(path)
