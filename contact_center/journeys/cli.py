@@ -93,6 +93,14 @@ def _when(value: str | None, option: str) -> datetime | None:
     return parsed
 
 
+def _window(seconds: int) -> str:
+    """An idle window as the procedures file would write it: 48h, 1h30m, 30m, 45s."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return "".join(parts) or "0s"
+
+
 def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
 
@@ -128,7 +136,7 @@ def procedures(
             return
         for slug, proc in catalog.items():
             state = "added" if slug in update.added else "updated" if slug in update.updated else "unchanged"
-            typer.echo(f"{slug}: {len(proc.steps)} steps, idle window {proc.idle_seconds // 3600}h ({state})")
+            typer.echo(f"{slug}: {len(proc.steps)} steps, idle window {_window(proc.idle_seconds)} ({state})")
         flagged = store.flagged()
         if flagged:
             typer.secho(

@@ -153,3 +153,17 @@ def test_nudges_can_use_the_campaign_contacts(
 
     code, _, output = invoke("nudge", "--campaign-contacts", "--contacts", str(residents))
     assert code == 2 and "not both" in output
+
+
+def test_procedures_shows_an_idle_window_that_is_not_whole_hours(env: Path, tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "procedures:\n"
+        "  quick:\n    steps: [a]\n    idle_window: 90m\n    resume_url: 'https://x.brussels/{journey_id}'\n"
+        "  quicker:\n    steps: [a]\n    idle_window: 30m\n    resume_url: 'https://x.brussels/{journey_id}'\n",
+        encoding="utf-8",
+    )
+    code, out, _ = invoke("procedures", str(path))
+    assert code == 0
+    assert "quick: 1 steps, idle window 1h30m (added)" in out
+    assert "quicker: 1 steps, idle window 30m (added)" in out
