@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
 
@@ -242,21 +243,32 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
             dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
         except csv.Error:
             dialect = csv.excel
-        reader = csv.DictReader(fh, dialect=dialect)
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        # csv.reader rather than DictReader: DictReader skips empty lines unseen and line_num is where a
+        # record ends, so a rejected row with a quoted line break was reported at its last line.
+        reader = csv.reader(fh, dialect=dialect)
+        first: list[str] = []
+        end = 0
+        for first in reader:
+            end = reader.line_num
+            if first:
+                break
+        header = [h.strip().lower() for h in first]
         if "email" not in header:
             raise ContactImportError(
                 f"{path}: no 'email' column in the header {header!r}. The first row must name the columns "
                 "(email, first_name, last_name, language, nationality, permit_type, permit_expires, postcode, consent, ...)."
             )
-        reader.fieldnames = header
         pending: dict[str, dict[str, Any]] = {}
         try:
-            for raw in reader:
-                line = reader.line_num
-                if None in raw:
+            for cells in reader:
+                line, end = end + 1, reader.line_num
+                if not cells:
+                    continue
+                if len(cells) > len(header):
                     report.errors.append(RowError(line, "more values than columns in the header"))
                     continue
+                # A short row reads its missing cells as empty, as DictReader did (templates see "").
+                raw = dict(zip_longest(header, cells, fillvalue=""))
                 try:
                     row = _parse_row(raw)
                 except ValueError as exc:
@@ -267,9 +279,7 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
                     _upsert(engine, list(pending.values()), report)
                     pending.clear()
         except (csv.Error, UnicodeDecodeError) as exc:
-            report.errors.append(
-                RowError(reader.line_num, f"unreadable CSV: {exc}; rows after it were skipped")
-            )
+            report.errors.append(RowError(end + 1, f"unreadable CSV: {exc}; rows after it were skipped"))
         _upsert(engine, list(pending.values()), report)
     return report
 

@@ -103,3 +103,27 @@ def test_a_windows_1252_file_is_refused_whole_with_the_line_and_how_to_save_it(
         assert list(iter_contacts(service.engine)) == []
     finally:
         service.engine.dispose()
+
+
+def test_a_rejected_row_with_a_quoted_line_break_is_reported_at_the_line_where_it_starts(
+    service: Campaigns, tmp_path: Path
+) -> None:
+    path = tmp_path / "residents.csv"
+    path.write_text(
+        "email,first_name,note\n"
+        'ok@example.org,A,"two\nlines"\n'  # lines 2-3
+        "\n"  # line 4, empty
+        'not-an-address,B,"three\nmore\nlines"\n'  # lines 5-7
+        "also-bad,C,x\n",  # line 8
+        encoding="utf-8",
+    )
+    report = service.import_contacts(path)
+    assert report.inserted == 1
+    assert [(e.line, e.reason.split(" ")[1]) for e in report.errors] == [
+        (5, "'not-an-address':"),
+        (8, "'also-bad':"),
+    ]
+    (tmp_path / "short.csv").write_text("email,first_name,district\nshort@example.org\n", encoding="utf-8")
+    assert not service.import_contacts(tmp_path / "short.csv").errors
+    short = next(iter_contacts(service.engine, emails=["short@example.org"]))
+    assert (short.first_name, short.attributes) == ("", {"district": ""})
