@@ -184,6 +184,39 @@ def _upsert(engine: Engine, rows: list[dict[str, Any]], report: ImportReport) ->
     report.inserted += sum(1 for r in rows if r["email"] not in existing)
 
 
+def _dialect(sample: str) -> type[csv.Dialect]:
+    """The CSV dialect with the separator the header row uses: comma, semicolon or tab.
+
+    Read from the header alone, which must name ``email``: ``csv.Sniffer`` wants every sampled line to
+    agree, so one empty line near the top made it give up, and a semicolon file was read as one column.
+    """
+    header = next((line for line in sample.splitlines() if line.strip()), "")
+    counts = dict.fromkeys(",;\t", 0)
+    quoted = False
+    for char in header:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in counts:
+            counts[char] += 1
+    best = max(counts, key=lambda c: counts[c])
+    if counts[best] == 0 or best == ",":
+        return _Comma
+    return _Tab if best == "\t" else _Semicolon
+
+
+class _Comma(csv.excel):
+    # Every value is stripped anyway; skipping the space after a separator also reads `a, "b, c"` right.
+    skipinitialspace = True
+
+
+class _Semicolon(_Comma):
+    delimiter = ";"
+
+
+class _Tab(_Comma):
+    delimiter = "\t"
+
+
 def _check_utf8(path: Path) -> None:
     """Refuse a file that is not UTF-8 before importing anything from it.
 
@@ -239,10 +272,7 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
     with fh:
         sample = fh.read(4096)
         fh.seek(0)
-        try:
-            dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample else csv.excel
-        except csv.Error:
-            dialect = csv.excel
+        dialect = _dialect(sample)
         # csv.reader rather than DictReader: DictReader skips empty lines unseen and line_num is where a
         # record ends, so a rejected row with a quoted line break was reported at its last line.
         reader = csv.reader(fh, dialect=dialect)

@@ -127,3 +127,31 @@ def test_a_rejected_row_with_a_quoted_line_break_is_reported_at_the_line_where_i
     assert not service.import_contacts(tmp_path / "short.csv").errors
     short = next(iter_contacts(service.engine, emails=["short@example.org"]))
     assert (short.first_name, short.attributes) == ("", {"district": ""})
+
+
+@pytest.mark.parametrize(
+    ("text", "separator"),
+    [
+        ("email;first_name;language\r\nok@example.org;Anne;fr\r\n\r\nnext@example.org;Bob;nl\r\n", ";"),
+        ("email\tfirst_name\tlanguage\nok@example.org\tAnne\tfr\n\nnext@example.org\tBob\tnl\n", "tab"),
+        ('"email";"name, first";"language"\nok@example.org;"Anne, B.";fr\n\nnext@example.org;Bob;nl\n', ";"),
+        ("email\nok@example.org\n\nnext@example.org\n", "none"),
+    ],
+)
+def test_the_separator_is_found_when_the_file_has_an_empty_line(
+    service: Campaigns, tmp_path: Path, text: str, separator: str
+) -> None:
+    # Belgian Excel writes semicolons; an empty line near the top used to defeat the detection, and the
+    # import stopped with "no 'email' column in the header ['email;first_name;language']".
+    path = tmp_path / "residents.csv"
+    path.write_text(text, encoding="utf-8")
+    report = service.import_contacts(path)
+    assert (report.inserted, report.errors) == (2, [])
+    assert [c.email for c in iter_contacts(service.engine)] == ["ok@example.org", "next@example.org"]
+
+
+def test_spaces_after_commas_and_quoted_commas(service: Campaigns, tmp_path: Path) -> None:
+    path = tmp_path / "spaced.csv"
+    path.write_text('email, last_name, language\na@example.org, "Dupont, ép. Martin", fr\n', encoding="utf-8")
+    assert not service.import_contacts(path).errors
+    assert next(iter_contacts(service.engine)).last_name == "Dupont, ép. Martin"
