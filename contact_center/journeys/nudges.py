@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from contact_center.errors import ConfigurationError
 from contact_center.journeys.abandonment import AbandonedJourney, find_abandoned, journey_state
 from contact_center.journeys.contacts import ContactLookup
 from contact_center.journeys.help import HelpFinder, KnowledgeSearch
@@ -162,7 +163,8 @@ async def run_nudges(
     """Apply the nudge policy to the journeys abandoned as of ``as_of`` (default now).
 
     With ``dry_run`` nothing is sent or recorded and ``mailer`` may be None; the report says what
-    would be sent and what would be held back, and why.
+    would be sent and what would be held back, and why. Without ``dry_run``, raises ConfigurationError
+    when ``CC_SECRET_KEY`` is unset or the published default (resume links could be forged).
 
     Example::
 
@@ -171,6 +173,14 @@ async def run_nudges(
     """
     if mailer is None and not dry_run:
         raise ValueError("a Mailer is needed to send nudges; pass one, or use dry_run=True")
+    key = settings.secret_key.get_secret_value()
+    default_key = Settings.model_fields["secret_key"].default
+    if not dry_run and (not key.strip() or key == default_key.get_secret_value()):
+        # The default key is in the source: links signed with it could be forged for any journey.
+        raise ConfigurationError(
+            "CC_SECRET_KEY is not set (or is the published default), so resume links could be forged; "
+            "set CC_SECRET_KEY to a long random secret shared with the portal, then run again"
+        )
     cfg = settings.journeys
     when = as_of or datetime.now(UTC)
     if when.tzinfo is None:
@@ -182,7 +192,6 @@ async def run_nudges(
     report = NudgeReport(as_of=when, dry_run=dry_run)
     existing = run.existing()
     quiet_reason = quiet.reason(when)
-    key = settings.secret_key.get_secret_value()
     started = time.time()
 
     for journey in find_abandoned(store, procedure=procedure, as_of=when):

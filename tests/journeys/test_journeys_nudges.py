@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from channels.mailer import MaildirMailer, SendResult
+from contact_center.errors import ConfigurationError
 from contact_center.journeys import (
     Contact,
     JourneyStore,
@@ -309,3 +310,23 @@ async def test_two_runs_at_once_do_not_exceed_the_weekly_cap(
     again = await run_nudges(store, cfg, contacts=contacts, mailer=outbox, as_of=at(NOON + 30))
     assert len(outbox.messages()) == 1
     assert [o.outcome for o in again.outcomes].count("sent") + sum(o.count("sent") for o in outcomes) == 1
+
+
+async def test_no_nudge_goes_out_with_links_signed_by_the_default_key(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    # The default CC_SECRET_KEY is published in the source: anyone could forge a resume link with it.
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    cfg = Settings(data_dir=tmp_path, journeys=JourneySettings(holdout_share=0.0))
+    with pytest.raises(ConfigurationError, match="CC_SECRET_KEY"):
+        await run_nudges(store, cfg, contacts=contacts, mailer=outbox, as_of=at(NOON))
+    assert outbox.messages() == []
+    # A dry run sends no link, so it still shows what would be sent.
+    report = await run_nudges(store, cfg, contacts=contacts, mailer=None, as_of=at(NOON), dry_run=True)
+    assert [o.outcome for o in report.outcomes] == ["would_send"]

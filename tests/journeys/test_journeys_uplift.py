@@ -44,7 +44,11 @@ async def test_uplift_compares_nudged_and_holdout_journeys(
         journeys.through(jid, ["identity"], citizen_ref=f"c-{jid}")
     store.ingest(journeys.parsed())
     contacts = MappingContactLookup({f"c-{j}": Contact(f"{j}@example.org", "fr", True) for j in ids})
-    cfg = Settings(data_dir=tmp_path, journeys=JourneySettings(holdout_share=0.5, weekly_cap=5))
+    cfg = Settings(
+        data_dir=tmp_path,
+        secret_key="test-key",  # type: ignore[arg-type]
+        journeys=JourneySettings(holdout_share=0.5, weekly_cap=5),
+    )
     noon = 3 * 24 * 60 + 2 * 60
     report = await run_nudges(
         store, cfg, contacts=contacts, mailer=MaildirMailer(tmp_path / "outbox"), as_of=at(noon)
