@@ -292,8 +292,8 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
         try:
             for cells in reader:
                 line, end = end + 1, reader.line_num
-                if not cells:
-                    continue
+                if not any(cell.strip() for cell in cells):
+                    continue  # an empty line, or one of the ";;;" rows Excel leaves below the data
                 if len(cells) > len(header):
                     report.errors.append(RowError(line, "more values than columns in the header"))
                     continue

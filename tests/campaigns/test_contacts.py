@@ -155,3 +155,15 @@ def test_spaces_after_commas_and_quoted_commas(service: Campaigns, tmp_path: Pat
     path.write_text('email, last_name, language\na@example.org, "Dupont, ép. Martin", fr\n', encoding="utf-8")
     assert not service.import_contacts(path).errors
     assert next(iter_contacts(service.engine)).last_name == "Dupont, ép. Martin"
+
+
+def test_rows_of_empty_cells_that_excel_leaves_at_the_end_are_skipped_like_empty_lines(
+    service: Campaigns, tmp_path: Path
+) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes(
+        b"email;first_name;language\r\nok@example.org;Anne;fr\r\n;;\r\n ; ;\r\n\r\nbad;Bob;nl\r\n;;\r\n"
+    )
+    report = service.import_contacts(path)
+    assert report.inserted == 1
+    assert [str(e).split(":")[0] for e in report.errors] == ["line 6"]
