@@ -3,7 +3,8 @@
 A ``multipart/report; report-type=delivery-status`` message names each recipient with an ``Action``
 and a ``Status``. ``failed`` with a 5.x.x status is a hard bounce: the address is suppressed.
 A 4.x.x status (or ``delayed``) is a soft bounce: the contact's soft-bounce count goes up.
-Processed messages get the Maildir "seen" flag, so running the command twice counts nothing twice.
+Processed reports get the Maildir "seen" flag, so running the command twice counts nothing twice; any
+other message (a resident's reply, an out-of-office) is left unread where it is, for a person to read.
 """
 
 from __future__ import annotations
@@ -113,6 +114,8 @@ def parse_delivery_report(message: Message) -> list[DeliveryStatus]:
 def process_bounces(engine: Engine, maildir: Path | str) -> BounceReport:
     """Read unseen messages in a Maildir, suppress hard-bounced addresses and count soft bounces.
 
+    Reports are flagged seen once processed; other messages are counted in ``not_reports`` and left unread.
+
     Example::
 
         report = process_bounces(engine, "/var/mail/bounces")
@@ -133,7 +136,9 @@ def process_bounces(engine: Engine, maildir: Path | str) -> BounceReport:
             parsed = message_from_bytes(fh.read(), policy=policy.compat32)
         statuses = parse_delivery_report(parsed)
         if not statuses:
+            # A resident's reply or an out-of-office also lands here: left unread for a person to see.
             report.not_reports += 1
+            continue
         with engine.begin() as conn:
             for status in statuses:
                 if status.hard:

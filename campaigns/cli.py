@@ -348,5 +348,5 @@ def bounces_process(maildir: Path) -> None:
     report = _service().process_bounces(maildir)
     typer.echo(
         f"{report.messages} messages: {len(report.hard)} hard bounces (suppressed), {len(report.soft)} soft, "
-        f"{report.not_reports} not delivery reports"
+        f"{report.not_reports} not delivery reports (left unread)"
     )

@@ -50,7 +50,7 @@ Subject: whatever
 """.replace("\n", "\r\n").encode()
 
 
-async def test_hard_bounces_suppress_soft_bounces_count_and_rerun_counts_nothing(
+async def test_hard_bounces_suppress_soft_bounces_count_and_rerun_counts_no_bounce_twice(
     service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
 ) -> None:
     populated([resident(1), resident(2)])
@@ -80,7 +80,21 @@ async def test_hard_bounces_suppress_soft_bounces_count_and_rerun_counts_nothing
     status = service.status("c")
     assert status.counts["failed"] == 1 and any("bounced: 5.1.1" in reply for _, reply, _ in status.errors)
     again = service.process_bounces(tmp_path / "bounces")
-    assert again.messages == 0
+    assert (again.messages, again.hard, again.soft, again.not_reports) == (1, [], [], 1)
+
+
+def test_a_message_that_is_not_a_report_is_left_unread_for_a_person(
+    service: Campaigns, tmp_path: Path
+) -> None:
+    # The bounce address also receives residents' replies and out-of-office answers: staff read them
+    # in a mail client, so the command must not mark them read or move them out of new/.
+    box = mailbox.Maildir(tmp_path / "bounces", create=True)
+    reply = box.add(b"From: resident@example.org\r\nSubject: Re: votre titre\r\n\r\nJ'ai demenage.\r\n")
+    report = service.process_bounces(tmp_path / "bounces")
+    assert (report.messages, report.not_reports) == (1, 1)
+    box = mailbox.Maildir(tmp_path / "bounces", create=False)
+    message = box[reply]
+    assert (message.get_subdir(), message.get_flags()) == ("new", "")
 
 
 def test_not_a_maildir(service: Campaigns, tmp_path: Path) -> None:
