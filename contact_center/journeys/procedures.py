@@ -38,6 +38,22 @@ _REQUIRED = ("steps", "idle_window", "resume_url")
 _URL_FIELDS = frozenset({"journey_id", "step", "procedure"})
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader without base-60 numbers: YAML 1.1 reads ``idle_window: 1:30`` as 90 (seconds)."""
+
+
+_INT = "tag:yaml.org,2002:int"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _INT]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _INT,
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+
+
 def parse_duration(value: object) -> int:
     """Seconds in a duration such as ``48h``, ``90m``, ``2d``, ``1d12h`` or a plain number of seconds.
 
@@ -173,8 +189,8 @@ def load_procedures(path: str | Path) -> ProcedureCatalog:
     try:
         # YAML keeps the last of two equal keys without a word: a procedure block copied and not
         # renamed would replace the first one. Refuse duplicates, with both lines.
-        duplicate = _duplicate_key(yaml.compose(text, Loader=yaml.SafeLoader), "")
-        data = yaml.safe_load(text)
+        duplicate = _duplicate_key(yaml.compose(text, Loader=_Loader), "")
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

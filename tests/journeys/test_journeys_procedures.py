@@ -159,3 +159,14 @@ procedures:
     )
     with pytest.raises(ProceduresFileError, match=r"procedures\.p\.idle_window: .*twice"):
         load_procedures(path)
+
+
+def test_an_idle_window_written_as_a_clock_time_is_refused_not_read_as_seconds(tmp_path: Path) -> None:
+    # YAML 1.1 reads 1:30 as the base-60 number 90: a window meant as 1h30 became 90 seconds, and
+    # every journey was abandoned (and nudged) a minute and a half after its last click.
+    path = write(
+        tmp_path,
+        'procedures:\n  p:\n    steps: [a]\n    idle_window: 1:30\n    resume_url: "https://x/{journey_id}"\n',
+    )
+    with pytest.raises(ProceduresFileError, match=r"p\.idle_window: '1:30' is not a duration"):
+        load_procedures(path)
