@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
+from email.parser import HeaderParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +93,10 @@ def parse_delivery_report(message: Message) -> list[DeliveryStatus]:
             if isinstance(body, list) and body and isinstance(body[0], Message):
                 original_id = str(body[0].get("Message-ID", "")).strip()
             elif isinstance(body, str):
-                original_id = _fields(body.split("\n\n")[0]).get("message-id", "")
+                # A header parser, not line splitting: relays may fold the quoted Message-ID onto a
+                # continuation line.
+                headers = HeaderParser(policy=policy.compat32).parsestr(body.lstrip("\r\n"))
+                original_id = " ".join(str(headers.get("Message-ID", "")).split())
     out: list[DeliveryStatus] = []
     for block in blocks:
         recipient = block.get("final-recipient") or block.get("original-recipient") or ""

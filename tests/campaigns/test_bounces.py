@@ -100,3 +100,20 @@ def test_a_message_that_is_not_a_report_is_left_unread_for_a_person(
 def test_not_a_maildir(service: Campaigns, tmp_path: Path) -> None:
     with pytest.raises(CampaignError, match="not a Maildir"):
         service.process_bounces(tmp_path)
+
+
+async def test_a_report_quoting_a_folded_message_id_still_fails_the_ledger_row(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # Relays that re-wrap the quoted headers (RFC 5322 folding) put the Message-ID on a continuation line.
+    populated([resident(1)])
+    service.create("c", segment="consent = true", templates=templates_dir, from_addr="B <b@example.brussels>")
+    service.schedule("c")
+    await service.run(mailer=MaildirMailer(tmp_path / "outbox"))
+    with service.engine.connect() as conn:
+        sent_id = conn.scalar(sa.select(ledger.c.message_id))
+    box = mailbox.Maildir(tmp_path / "bounces", create=True)
+    box.add(dsn("resident1@example.org", "failed", "5.1.1", "\n    " + sent_id))
+    assert service.process_bounces(tmp_path / "bounces").hard == ["resident1@example.org"]
+    status = service.status("c")
+    assert status.counts["failed"] == 1 and status.counts["sent"] == 0
