@@ -66,6 +66,8 @@ def parse_duration(value: object) -> int:
         raise ValueError(f"{value!r} is not a duration; write it like 48h, 90m or 2d")
     if isinstance(value, int):
         seconds = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        seconds = int(value)
     elif isinstance(value, str):
         match = _DURATION.match(value)
         if not value.strip() or match is None or not any(match.groups()):

@@ -117,7 +117,8 @@ def test_unknown_top_level_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("48h", 172800), ("90m", 5400), ("2d", 172800), ("1d12h", 129600), (3600, 3600)]
+    ("text", "seconds"),
+    [("48h", 172800), ("90m", 5400), ("2d", 172800), ("1d12h", 129600), (3600, 3600), ("3600", 3600)],
 )
 def test_durations(text: str | int, seconds: int) -> None:
     assert parse_duration(text) == seconds
@@ -170,3 +171,10 @@ def test_an_idle_window_written_as_a_clock_time_is_refused_not_read_as_seconds(t
     )
     with pytest.raises(ProceduresFileError, match=r"p\.idle_window: '1:30' is not a duration"):
         load_procedures(path)
+
+
+def test_a_window_of_plain_seconds_given_as_text_is_read_like_the_number() -> None:
+    # What `--within 86400` and `within=86400` pass, and what a quoted idle_window holds.
+    assert parse_duration("86400") == 86400
+    with pytest.raises(ValueError, match="longer than zero"):
+        parse_duration("0")
