@@ -52,8 +52,10 @@ def verify_resume_link(
     """Check a resume link for ``journey_id`` and ``step``; return when it expires.
 
     Raises ResumeLinkError when the signature is missing or does not match (the link was altered or
-    is for another journey or step) or when the link has expired.
+    is for another journey or step) or when the link has expired, and ValueError for a naive ``now``.
     """
+    if now is not None and now.utcoffset() is None:
+        raise ValueError(f"now={now.isoformat()} has no timezone; pass datetime.now(UTC)")
     query = parse_qs(urlsplit(url).query)
     try:
         expires = int(query["exp"][0])

@@ -94,3 +94,16 @@ def test_a_signature_edited_into_non_ascii_text_is_refused_as_altered() -> None:
         verify_resume_link(
             url.replace("sig=", "sig=%C3%A9"), journey_id="j1", step="documents", key="k", now=NOW
         )
+
+
+def test_checking_a_link_against_a_naive_time_says_what_is_wrong() -> None:
+    url = sign_resume_link(
+        TEMPLATE,
+        procedure="m",
+        journey_id="j1",
+        step="documents",
+        key="k",
+        expires_at=NOW + timedelta(hours=1),
+    )
+    with pytest.raises(ValueError, match="has no timezone"):
+        verify_resume_link(url, journey_id="j1", step="documents", key="k", now=datetime(2026, 11, 23, 10, 0))
