@@ -7,6 +7,7 @@ computing each day's window in local time.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -83,6 +84,28 @@ def parse_rate(text: str) -> float:
     )
 
 
+def _wall_clock(day: date, at: time) -> float:
+    """The instant a Brussels wall clock reads ``at`` on ``day``.
+
+    A reading the spring change skips (02:30 on the last Sunday of March) is taken as the jump itself
+    (03:00 CEST), which is when the wall clock passes it; zoneinfo alone would place it an hour later.
+    """
+    local = datetime.combine(day, at, BRUSSELS)
+    instant = local.timestamp()
+    if datetime.fromtimestamp(instant, BRUSSELS).replace(tzinfo=None) == local.replace(tzinfo=None):
+        return instant
+    # Bisect (whole seconds) between the readings before and after the jump for the instant it happens.
+    low, high = math.floor(local.replace(fold=1).timestamp()), math.ceil(instant)
+    offset = BRUSSELS.utcoffset(datetime.fromtimestamp(low, BRUSSELS))
+    while high - low > 1:
+        middle = (low + high) // 2
+        if BRUSSELS.utcoffset(datetime.fromtimestamp(middle, BRUSSELS)) == offset:
+            low = middle
+        else:
+            high = middle
+    return float(high)
+
+
 @dataclass(frozen=True, slots=True)
 class SendWindow:
     """Days of the week and a daily local-time range during which sending is allowed."""
@@ -123,9 +146,7 @@ class SendWindow:
     def _interval(self, day: date) -> tuple[float, float] | None:
         if day.weekday() not in self.days:
             return None
-        opens = datetime.combine(day, self.start, BRUSSELS).timestamp()
-        closes = datetime.combine(day, self.end, BRUSSELS).timestamp()
-        return opens, closes
+        return _wall_clock(day, self.start), _wall_clock(day, self.end)
 
     def is_open(self, timestamp: float) -> bool:
         """Whether sending is allowed at this instant."""

@@ -133,3 +133,20 @@ def test_start_that_does_not_exist_or_happens_twice_on_a_dst_night_is_refused(
         service.schedule("c", at="2027-03-28 03:00").starts_at
         == datetime.fromisoformat("2027-03-28T01:00:00+00:00").timestamp()
     )
+
+
+def test_a_window_edge_inside_the_skipped_spring_hour_follows_the_wall_clock() -> None:
+    # 28 March 2027: at 02:00 CET the clocks jump to 03:00 CEST, so local 02:00-03:00 never happens.
+    utc = ZoneInfo("UTC")
+
+    def at(hour: int, minute: int) -> float:
+        return datetime(2027, 3, 28, hour, minute, tzinfo=utc).timestamp()
+
+    night = SendWindow.parse("daily 01:00-02:30")
+    assert night.is_open(at(0, 59))  # 01:59 CET
+    assert not night.is_open(at(1, 15))  # 03:15 CEST: past 02:30 on the wall clock
+    early = SendWindow.parse("daily 02:30-04:00")
+    assert early.is_open(at(1, 0))  # 03:00 CEST, the first minute after the jump
+    assert early.next_open(at(0, 30)) == at(1, 0)
+    # The estimate counts the window as it really was open that night: 03:00-04:00 CEST.
+    assert estimate_finish(1800, 1.0, at(0, 30), early) == at(1, 30)
