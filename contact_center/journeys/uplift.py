@@ -104,7 +104,13 @@ def compute_uplift(store: JourneyStore, procedure: str, *, min_group_size: int =
     x2, n2 = rows.get("holdout", (0, 0))
     nudged, holdout = _group(x1, n1), _group(x2, n2)
     if n1 == 0 or n2 == 0:
-        missing = "nudged" if n1 == 0 else "holdout"
+        if n1 == 0:
+            message = "no nudged journeys yet; run `journeys nudge` over abandoned journeys first"
+        else:
+            message = (
+                "no holdout journeys yet: nudge runs hold some out only when CC_JOURNEYS__HOLDOUT_SHARE "
+                "is above 0 (default 0.10); without them the uplift cannot be measured"
+            )
         return Uplift(
             procedure=procedure,
             nudged=nudged,
@@ -113,7 +119,7 @@ def compute_uplift(store: JourneyStore, procedure: str, *, min_group_size: int =
             ci_low=None,
             ci_high=None,
             verdict="insufficient_data",
-            message=f"no {missing} journeys yet; run `journeys nudge` over abandoned journeys first",
+            message=message,
         )
     diff = x1 / n1 - x2 / n2
     low, high = newcombe_interval(x1, n1, x2, n2)

@@ -78,3 +78,23 @@ def test_uplift_without_any_nudge_says_so(store: JourneyStore) -> None:
     assert result.verdict == "insufficient_data"
     assert result.difference is None
     assert "no nudged journeys yet" in result.message
+
+
+async def test_uplift_without_a_holdout_says_how_to_get_one(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
+) -> None:
+    journeys.through("j1", ["identity"], citizen_ref="c1")
+    store.ingest(journeys.parsed())
+    cfg = Settings(
+        data_dir=tmp_path,
+        secret_key="test-key",  # type: ignore[arg-type]
+        journeys=JourneySettings(holdout_share=0.0),
+    )
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    await run_nudges(
+        store, cfg, contacts=contacts, mailer=MaildirMailer(tmp_path / "outbox"), as_of=at(3 * 24 * 60 + 120)
+    )
+    result = compute_uplift(store, "marriage-declaration")
+    assert result.verdict == "insufficient_data"
+    # Running `journeys nudge` again cannot help while no journey is held out.
+    assert "CC_JOURNEYS__HOLDOUT_SHARE" in result.message
