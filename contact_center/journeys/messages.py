@@ -50,10 +50,17 @@ _EXCERPT = 400
 
 
 def choose_language(candidates: Sequence[str | None]) -> str:
-    """The first candidate language a nudge can be written in; English as the last resort."""
+    """The first candidate language a nudge can be written in; English as the last resort.
+
+    A region is ignored (``nl-BE``, ``fr_BE`` are Dutch and French).
+
+    >>> choose_language(["de", "nl-BE", "fr"])
+    'nl'
+    """
     for lang in candidates:
-        if lang and lang.lower() in _TEXT:
-            return lang.lower()
+        primary = lang.strip().lower().replace("_", "-").split("-")[0] if lang else ""
+        if primary in _TEXT:
+            return primary
     return "en"
 
 

@@ -330,3 +330,22 @@ async def test_no_nudge_goes_out_with_links_signed_by_the_default_key(
     # A dry run sends no link, so it still shows what would be sent.
     report = await run_nudges(store, cfg, contacts=contacts, mailer=None, as_of=at(NOON), dry_run=True)
     assert [o.outcome for o in report.outcomes] == ["would_send"]
+
+
+async def test_a_contact_language_with_a_region_is_honoured(
+    store: JourneyStore,
+    journeys: Journeys,
+    kb: TinyKnowledgeBase,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    # CRMs in Belgium write nl-BE / fr_BE; the contact's language comes before the journey's.
+    abandon(journeys, "j1", citizen="c1", language="fr")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("jan@example.org", "nl-BE", True)})
+    report = await run_nudges(
+        store, settings(tmp_path), contacts=contacts, mailer=outbox, search=kb, as_of=at(NOON)
+    )
+    assert [(o.outcome, o.language) for o in report.outcomes] == [("sent", "nl")]
+    assert outbox.messages()[0]["Subject"].startswith("Uw aanvraag")
