@@ -323,7 +323,11 @@ class Worker:
                 if c.scheduled_at > now:
                     next_wake = min(next_wake or c.scheduled_at, c.scheduled_at)
                     continue
-                if c.status == "scheduled" and not c.confirmed_late and now - c.scheduled_at > grace:
+                window = SendWindow.parse(c.window) if c.window else None
+                # Late is measured from the first moment the campaign could send: a start outside its
+                # window (Friday evening for "mon-fri 09:00-17:00") waits for the opening, not for 'confirm'.
+                could_start = window.next_open(c.scheduled_at) if window else c.scheduled_at
+                if c.status == "scheduled" and not c.confirmed_late and now - could_start > grace:
                     # A campaign whose start is long past (the worker was down) is not sent blindly.
                     conn.execute(
                         sa.update(campaigns_table)
@@ -332,12 +336,10 @@ class Worker:
                     )
                     report.needs_confirmation.append(c.name)
                     continue
-                if c.window:
-                    window = SendWindow.parse(c.window)
-                    if not window.is_open(now):
-                        opens = window.next_open(now)
-                        next_wake = min(next_wake or opens, opens)
-                        continue
+                if window is not None and not window.is_open(now):
+                    opens = window.next_open(now)
+                    next_wake = min(next_wake or opens, opens)
+                    continue
                 if c.status == "scheduled":
                     conn.execute(
                         sa.update(campaigns_table)

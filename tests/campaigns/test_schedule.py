@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -150,3 +151,30 @@ def test_a_window_edge_inside_the_skipped_spring_hour_follows_the_wall_clock() -
     assert early.next_open(at(0, 30)) == at(1, 0)
     # The estimate counts the window as it really was open that night: 03:00-04:00 CEST.
     assert estimate_finish(1800, 1.0, at(0, 30), early) == at(1, 30)
+
+
+async def test_a_start_outside_the_window_is_not_late_when_the_window_opens(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # Scheduled on a Friday evening for "mon-fri 09:00-17:00": on Monday at 09:00 the start is 63 hours
+    # past, but the campaign could not send before then; it must go out, not wait for 'confirm'.
+    from campaigns import Worker
+
+    populated([resident(1), resident(2)])
+    _campaign(service, templates_dir)
+    service.schedule("c", at="2099-01-09 18:00", window="mon-fri 09:00-17:00")  # a Friday
+    outbox = MaildirMailer(tmp_path / "outbox")
+
+    async def run_at(local: str) -> Any:
+        worker = Worker(service.engine, service.settings, outbox, clock=lambda: ts(local))
+        return await worker.run(once=True)
+
+    report = await run_at("2099-01-09 18:05")
+    assert (report.sent, report.needs_confirmation) == (0, [])
+    report = await run_at("2099-01-12 09:00")
+    assert (report.sent, report.needs_confirmation) == (2, [])
+    # A worker that was down through the opening itself is late: that still asks for confirmation.
+    service.create("d", segment="consent = true", templates=templates_dir, from_addr="B <b@example.brussels>")
+    service.schedule("d", at="2099-01-12 09:00", window="mon-fri 09:00-17:00")
+    report = await run_at("2099-01-12 14:00")
+    assert (report.sent, report.needs_confirmation) == (0, ["d"])
