@@ -322,7 +322,12 @@ def export(
     if output is None:
         service.export(name, sys.stdout)
         return
-    with output.open("w", newline="", encoding="utf-8") as fh:
+    try:
+        fh = output.open("w", newline="", encoding="utf-8")
+    except OSError as exc:
+        typer.secho(f"error: cannot write {output}: {exc.strerror}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    with fh:
         n = service.export(name, fh)
     typer.echo(f"{n} rows written to {output}", err=True)
 

@@ -177,3 +177,16 @@ def test_export_cells_that_a_spreadsheet_would_run_as_formulas_are_quoted(
         "'-2+3@example.org",
         "resident4@example.org",
     ]
+
+
+def test_export_to_a_folder_that_does_not_exist_says_so(tmp_path: Path, templates_dir: Path) -> None:
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    runner = CliRunner()
+    runner.invoke(app, ["contacts", "import", str(write_csv(tmp_path / "r.csv", [resident(1)]))], env=env)
+    args = ["create", "c", "--segment", "consent = true", "--templates", str(templates_dir)]
+    assert runner.invoke(app, [*args, "--from", "B <b@example.brussels>"], env=env).exit_code == 0
+    target = tmp_path / "exports" / "ledger.csv"
+    result = runner.invoke(app, ["export", "c", "-o", str(target)], env=env)
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f"cannot write {target}" in result.output and "No such file or directory" in result.output
