@@ -8,6 +8,7 @@ batch, with the reason). Database work runs in a thread so the event loop keeps 
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,9 @@ MAX_BATCH = 5000
 _MAX_BODY = 8 * 1024 * 1024
 
 
+_UNENCODED_PLUS = re.compile(r"^(.*\d[T ]\d.*\d) (\d\d(?::?\d\d)?)$")
+
+
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
@@ -39,7 +43,14 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r} is not an ISO date or time") from None
+        # An unencoded '+' in a query string arrives as a space: ?as_of=...T12:00+01:00.
+        plus = _UNENCODED_PLUS.sub(r"\1+\2", value)
+        try:
+            parsed = datetime.fromisoformat(plus)
+        except ValueError:
+            raise ValueError(
+                f"{name}={value!r} is not an ISO date or time (write a '+' offset as %2B)"
+            ) from None
     if parsed.tzinfo is None:
         from zoneinfo import ZoneInfo
 

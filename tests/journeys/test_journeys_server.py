@@ -121,3 +121,23 @@ def test_every_rejection_is_counted_when_only_the_first_are_listed(base_url: str
     assert body["received"] == MAX_BATCH and body["rejected_count"] == MAX_BATCH
     assert 0 < len(body["rejected"]) < MAX_BATCH
     assert body["rejected"][0] == {"index": 0, "reason": "missing 'procedure'", "event_id": "e0"}
+
+
+def test_an_offset_written_unencoded_in_the_query_string_is_understood(
+    base_url: str, journeys: Journeys
+) -> None:
+    # In a query string '+' means a space: ?as_of=2026-10-10T12:00+02:00, typed in a browser or curl,
+    # arrives as '2026-10-10T12:00 02:00'.
+    journeys.through("j1", ["identity"])
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        assert client.post("/events", json=journeys.events).status_code == 200
+        typed = client.get(
+            "/funnel/marriage-declaration?as_of=2026-10-10T12:00+02:00&from=2026-10-01T00:00+02:00"
+        )
+        encoded = client.get(
+            "/funnel/marriage-declaration",
+            params={"as_of": "2026-10-10T12:00+02:00", "from": "2026-10-01T00:00+02:00"},
+        )
+    assert typed.status_code == 200, typed.text
+    assert typed.json() == encoded.json()
+    assert typed.json()["as_of"] == encoded.json()["as_of"]
