@@ -182,6 +182,16 @@ async def run_nudges(
             "set CC_SECRET_KEY to a long random secret shared with the portal, then run again"
         )
     cfg = settings.journeys
+    if cfg.link_ttl_hours <= 0:
+        raise ConfigurationError(
+            f"CC_JOURNEYS__LINK_TTL_HOURS={cfg.link_ttl_hours}: resume links would have expired before "
+            "the e-mail arrives; give a number of hours above 0 (default 168)"
+        )
+    if not 0.0 <= cfg.holdout_share <= 1.0:
+        raise ConfigurationError(
+            f"CC_JOURNEYS__HOLDOUT_SHARE={cfg.holdout_share} is not a share; give a number from 0 to 1 "
+            "(default 0.10)"
+        )
     when = as_of or datetime.now(UTC)
     if when.tzinfo is None:
         raise ValueError(f"{when.isoformat()} has no timezone; give an offset such as +01:00")

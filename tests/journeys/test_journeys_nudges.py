@@ -349,3 +349,27 @@ async def test_a_contact_language_with_a_region_is_honoured(
     )
     assert [(o.outcome, o.language) for o in report.outcomes] == [("sent", "nl")]
     assert outbox.messages()[0]["Subject"].startswith("Uw aanvraag")
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("link_ttl_hours", 0), ("link_ttl_hours", -24), ("holdout_share", 1.5), ("holdout_share", -0.1)],
+)
+async def test_impossible_nudge_settings_are_refused_before_anything_is_sent(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+    setting: str,
+    value: float,
+) -> None:
+    # link_ttl_hours=0 sent links that had expired before the e-mail arrived.
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("a@example.org", "fr", True)})
+    with pytest.raises(ConfigurationError, match=f"CC_JOURNEYS__{setting.upper()}"):
+        await run_nudges(
+            store, settings(tmp_path, **{setting: value}), contacts=contacts, mailer=outbox, as_of=at(NOON)
+        )
+    assert outbox.messages() == []
