@@ -21,9 +21,13 @@ app = typer.Typer(
 contacts_app = typer.Typer(help="Import residents and manage the suppression list.", no_args_is_help=True)
 segment_app = typer.Typer(help="Try segment expressions.", no_args_is_help=True)
 bounces_app = typer.Typer(help="Process delivery status notifications.", no_args_is_help=True)
+unsubscribe_mail_app = typer.Typer(
+    help="Act on unsubscribe requests sent by e-mail (the mailto: link).", no_args_is_help=True
+)
 app.add_typer(contacts_app, name="contacts")
 app.add_typer(segment_app, name="segment")
 app.add_typer(bounces_app, name="bounces")
+app.add_typer(unsubscribe_mail_app, name="unsubscribe-mail")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -354,4 +358,18 @@ def bounces_process(maildir: Path) -> None:
     typer.echo(
         f"{report.messages} messages: {len(report.hard)} hard bounces (suppressed), {len(report.soft)} soft, "
         f"{report.not_reports} not delivery reports (left unread)"
+    )
+
+
+@unsubscribe_mail_app.command("process")
+@_friendly
+def unsubscribe_mail_process(maildir: Path) -> None:
+    """Suppress the addresses whose unsubscribe request (subject 'unsubscribe TOKEN') arrived in MAILDIR."""
+    from campaigns.unsubscribe import process_unsubscribe_mail
+
+    service = _service()
+    report = process_unsubscribe_mail(service.engine, service.settings.secret_key.get_secret_value(), maildir)
+    typer.echo(
+        f"{report.messages} messages: {report.unsubscribed} unsubscribed; left unread for a person: "
+        f"{report.invalid} with an invalid token, {report.other} other"
     )

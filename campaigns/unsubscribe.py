@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import base64
 import hmac
+import mailbox
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from email import message_from_bytes, policy
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contact_center.errors import CampaignError
@@ -20,7 +25,15 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from starlette.applications import Starlette
 
-__all__ = ["InvalidTokenError", "make_token", "unsubscribe_app", "unsubscribe_links", "verify_token"]
+__all__ = [
+    "InvalidTokenError",
+    "UnsubscribeMailReport",
+    "make_token",
+    "process_unsubscribe_mail",
+    "unsubscribe_app",
+    "unsubscribe_links",
+    "verify_token",
+]
 
 
 class InvalidTokenError(CampaignError):
@@ -142,3 +155,59 @@ def unsubscribe_app(
         )
 
     return Starlette(routes=[Route("/unsubscribe", handle, methods=["GET", "POST"])])
+
+
+_MAILED_TOKEN = re.compile(r"unsubscribe\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class UnsubscribeMailReport:
+    """What a pass over the unsubscribe mailbox did."""
+
+    messages: int = 0
+    unsubscribed: int = 0
+    invalid: int = 0
+    other: int = 0
+
+
+def process_unsubscribe_mail(engine: Engine, secret: str, maildir: Path | str) -> UnsubscribeMailReport:
+    """Act on the ``mailto:`` form of List-Unsubscribe: suppress each address whose request carries a valid token.
+
+    A request (subject ``unsubscribe TOKEN``, as the header's link writes it) is flagged seen once acted
+    on. A message with an invalid token, or any other message, is left unread for a person to handle.
+    """
+    from campaigns.contacts import suppress
+
+    path = Path(maildir)
+    if not (path / "cur").is_dir() and not (path / "new").is_dir():
+        raise CampaignError(
+            f"{path} is not a Maildir (no cur/ or new/ inside); point at the unsubscribe mailbox"
+        )
+    box = mailbox.Maildir(path, create=False)
+    report = UnsubscribeMailReport()
+    for key in list(box.keys()):
+        item = box.get_message(key)
+        if "S" in item.get_flags():
+            continue
+        report.messages += 1
+        with box.get_file(key) as fh:
+            parsed = message_from_bytes(fh.read(), policy=policy.compat32)
+        text = str(parsed.get("Subject", ""))
+        if not parsed.is_multipart() and parsed.get_content_maintype() == "text":
+            text += "\n" + str(parsed.get_payload())
+        found = _MAILED_TOKEN.search(text)
+        if found is None:
+            report.other += 1
+            continue
+        try:
+            email, campaign = verify_token(secret, found.group(1))
+        except InvalidTokenError:
+            report.invalid += 1
+            continue
+        suppress(engine, email, "unsubscribed", f"by e-mail from campaign {campaign}")
+        report.unsubscribed += 1
+        item.add_flag("S")
+        if item.get_subdir() == "new":
+            item.set_subdir("cur")
+        box[key] = item
+    return report

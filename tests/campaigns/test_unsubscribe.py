@@ -99,3 +99,46 @@ def test_cli_server_command_is_registered() -> None:
 
     result = CliRunner().invoke(app, ["unsubscribe-server", "--help"])
     assert result.exit_code == 0 and "--port" in result.output
+
+
+async def test_an_unsubscribe_request_by_mail_suppresses_the_address(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # Every message offers <mailto:unsubscribe@...?subject=unsubscribe%20TOKEN>; mail clients without
+    # one-click send that message. The requests land in a Maildir that must be acted on.
+    import mailbox
+    from urllib.parse import unquote
+
+    from typer.testing import CliRunner
+
+    from campaigns.cli import app
+
+    populated([resident(1), resident(2)])
+    service.create("c", segment="consent = true", templates=templates_dir, from_addr="B <b@example.brussels>")
+    service.schedule("c")
+    outbox = MaildirMailer(tmp_path / "outbox")
+    await service.run(mailer=outbox)
+    message = next(m for m in outbox.messages() if "resident1@" in str(m["To"]))
+    mailto = str(message["List-Unsubscribe"]).split(",")[1].strip("<> ")
+    subject = unquote(mailto.split("?subject=")[1])
+    box = mailbox.Maildir(tmp_path / "unsubscribe", create=True)
+    box.add(f"From: Resident1@Example.org\r\nSubject: {subject}\r\n\r\n\r\n".encode())
+    box.add(b"From: mallory@example.org\r\nSubject: unsubscribe abc.def\r\n\r\n\r\n")
+    question = box.add(b"From: resident2@example.org\r\nSubject: Question\r\n\r\nHow do I renew?\r\n")
+    env = {"CC_DATA_DIR": str(service.settings.data_dir), "CC_SECRET_KEY": "test-secret"}
+    runner = CliRunner()
+    result = runner.invoke(app, ["unsubscribe-mail", "process", str(tmp_path / "unsubscribe")], env=env)
+    assert result.exit_code == 0, result.output
+    assert "3 messages: 1 unsubscribed; left unread for a person: 1 with an invalid token, 1 other" in (
+        result.output
+    )
+    assert list_suppressions(service.engine) == [
+        ("resident1@example.org", "unsubscribed", "by e-mail from campaign c")
+    ]
+    assert not is_suppressed(service.engine, "resident2@example.org")
+    box = mailbox.Maildir(tmp_path / "unsubscribe", create=False)
+    assert box[question].get_flags() == ""
+    result = runner.invoke(app, ["unsubscribe-mail", "process", str(tmp_path / "unsubscribe")], env=env)
+    assert "2 messages: 0 unsubscribed; left unread for a person: 1 with an invalid token, 1 other" in (
+        result.output
+    )
