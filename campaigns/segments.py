@@ -83,6 +83,14 @@ _BOOL_FIELDS = frozenset({"consent"})
 _CASE_INSENSITIVE = frozenset({"email", "language", "nationality"})
 
 
+class _UnknownField(SegmentSyntaxError):
+    """A bare name that is neither a contact field nor a known attribute (``name`` says which)."""
+
+    def __init__(self, message: str, *, name: str, line: int, column: int) -> None:
+        super().__init__(message, line=line, column=column)
+        self.name = name
+
+
 def brussels_today() -> date:
     """Today's date in Brussels (the server may run in UTC: around midnight the two differ)."""
     return datetime.now(ZoneInfo("Europe/Brussels")).date()
@@ -193,8 +201,9 @@ class _Compiler:
         if name not in self.known:
             close = difflib.get_close_matches(name, sorted(self.known), n=1, cutoff=0.6)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SegmentSyntaxError(
+            raise _UnknownField(
                 f"unknown field {name!r}{hint}; known fields: {', '.join(sorted(self.known))}",
+                name=name,
                 line=token.line or 1,
                 column=token.column or 1,
             )

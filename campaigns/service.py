@@ -31,7 +31,7 @@ from jinja2 import TemplateError
 from campaigns import ledger as ledger_ops
 from campaigns.contacts import Contact, ImportReport, import_contacts, iter_contacts, normalize_email
 from campaigns.schedule import SendWindow, estimate_finish, format_local, parse_local_time, parse_rate
-from campaigns.segments import Segment, brussels_today, parse_segment
+from campaigns.segments import Segment, _UnknownField, brussels_today, parse_segment
 from campaigns.tables import campaigns as campaigns_table
 from campaigns.tables import contacts as contacts_table
 from campaigns.tables import ledger as ledger_table
@@ -172,7 +172,25 @@ class Campaigns:
 
     def parse_segment(self, expression: str) -> Segment:
         """Parse a segment expression against the contact fields and the attributes in the table."""
-        return parse_segment(expression, known_attributes=self.known_attributes())
+        known = self.known_attributes()
+        while True:
+            try:
+                return parse_segment(expression, known_attributes=known)
+            except _UnknownField as exc:
+                # The sample only sees the first contacts; a column that only later imports brought is
+                # looked up before the name is called unknown.
+                if exc.name in known or not self._has_attribute(exc.name):
+                    raise
+                known.add(exc.name)
+
+    def _has_attribute(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.scalar(
+                sa.select(contacts_table.c.id)
+                .where(contacts_table.c.attributes[name].as_string().is_not(None))
+                .limit(1)
+            )
+        return found is not None
 
     def segment_members(self, expression: str, today: date | None = None) -> Iterator[Contact]:
         """Stream the contacts in a segment."""

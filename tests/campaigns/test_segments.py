@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from campaigns import Contact, parse_segment
+from campaigns import Campaigns, Contact, parse_segment
 from contact_center.errors import SegmentSyntaxError
+from tests.campaigns.helpers import FIELDS, resident, write_csv
 
 TODAY = date(2026, 11, 22)
 PEOPLE = [
@@ -130,3 +132,20 @@ def test_boolean_algebra_holds(left: str, right: str) -> None:
     assert set(members(f"({left}) or ({right})")) == a | b
     assert set(members(f"not ({left})")) == everyone - a
     assert set(members(f"not (({left}) or ({right}))")) == set(members(f"not ({left}) and not ({right})"))
+
+
+def test_a_column_only_later_imports_have_can_be_named_bare(service: Campaigns, tmp_path: Path) -> None:
+    # The bare names were sampled from the first 1,000 contacts: a column brought by a later file of new
+    # residents was an "unknown field" although the contacts had it.
+    first = [resident(i) for i in range(1005)]
+    for row in first:
+        row.pop("district")
+    write_csv(tmp_path / "a.csv", first, fields=[f for f in FIELDS if f != "district"])
+    assert not service.import_contacts(tmp_path / "a.csv").errors
+    later = [resident(2000 + i, dossier=f"D{i}") for i in range(3)]
+    write_csv(tmp_path / "b.csv", later, fields=[*FIELDS, "dossier"])
+    assert not service.import_contacts(tmp_path / "b.csv").errors
+    assert service.segment_count('dossier = "D1"') == 1
+    assert service.segment_count('dossier is not empty and district = "centre"') == 3
+    with pytest.raises(SegmentSyntaxError, match="unknown field 'dosier'"):
+        service.segment_count('dosier = "D1"')
