@@ -291,8 +291,11 @@ class Campaigns:
         links = unsubscribe_links(cfg.unsubscribe_base_url, cfg.unsubscribe_mailto, token)
         return {"unsubscribe_url": links[0], "campaign": campaign}, links
 
-    def _message(self, row: Any, contact: Contact, languages: tuple[str, ...]) -> EmailMessage:
-        extra, links = self._extra(row.name, contact.email)
+    def _message(
+        self, row: Any, contact: Contact, languages: tuple[str, ...], *, unsubscriber: str | None = None
+    ) -> EmailMessage:
+        # ``unsubscriber``: whose address the unsubscribe links name (test sends: the staff address).
+        extra, links = self._extra(row.name, unsubscriber or contact.email)
         try:
             rendered = self._templates(row).render(contact, languages, extra)
         except TemplateError as exc:
@@ -590,7 +593,9 @@ class Campaigns:
         try:
             for languages in variants:
                 contact = by_language.get(languages[0], sample)
-                message = self._message(row, contact, languages)
+                # The links name the staff address: trying the unsubscribe button must not suppress
+                # the resident whose data filled the message.
+                message = self._message(row, contact, languages, unsubscriber=address)
                 subject = str(message["Subject"])
                 del message["Subject"], message["To"], message["Message-ID"]
                 message["Subject"] = f"[TEST {'+'.join(languages)}] {subject}"

@@ -381,3 +381,27 @@ async def test_bilingual_accented_message_arrives_as_written(
         assert max(len(line) for line in raw.split(b"\r\n")) <= 998
     else:
         assert raw.isascii()
+
+
+async def test_a_test_message_does_not_carry_a_residents_unsubscribe_link(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # Test messages are rendered with a real contact of the segment; their unsubscribe links named that
+    # resident, so a staff member trying the unsubscribe button suppressed the resident.
+    from campaigns import verify_token
+
+    (templates_dir / "fr.txt").write_text(
+        "Bonjour {{ first_name }}\n{{ unsubscribe_url }}\n", encoding="utf-8"
+    )
+    populated([resident(1, "nl"), resident(2, "fr")])
+    service.create("renewal", segment="consent = true", templates=templates_dir, from_addr=FROM)
+    outbox = MaildirMailer(tmp_path / "outbox")
+    await service.test_send("renewal", "staff@example.brussels", mailer=outbox)
+    secret = service.settings.secret_key.get_secret_value()
+    for message in outbox.messages():
+        links = [link.strip(" <>") for link in str(message["List-Unsubscribe"]).split(",")]
+        tokens = [links[0].split("?t=")[1], links[1].split("%20")[1]]
+        assert {verify_token(secret, token)[0] for token in tokens} == {"staff@example.brussels"}
+        if str(message["Subject"]).startswith("[TEST fr]"):
+            body = message.get_body(("plain",))
+            assert body is not None and links[0] in body.get_content()
