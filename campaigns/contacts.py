@@ -10,7 +10,7 @@ import codecs
 import csv
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import zip_longest
@@ -161,14 +161,29 @@ def _parse_row(raw: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def _upsert(engine: Engine, rows: list[dict[str, Any]], report: ImportReport) -> None:
+def _upsert(
+    engine: Engine, rows: list[dict[str, Any]], report: ImportReport, columns: Collection[str]
+) -> None:
+    """Insert new contacts and update existing ones, but only in the file's ``columns``.
+
+    A file that lacks a column (``email;language`` to correct languages) leaves that field of existing
+    contacts as it was, and its extra columns are added to their attributes rather than replacing them.
+    """
     if not rows:
         return
     now = time.time()
     with engine.begin() as conn:
-        existing = set(
-            conn.scalars(sa.select(contacts.c.email).where(contacts.c.email.in_([r["email"] for r in rows])))
+        previous = dict(
+            conn.execute(
+                sa.select(contacts.c.email, contacts.c.attributes).where(
+                    contacts.c.email.in_([r["email"] for r in rows])
+                )
+            ).all()
         )
+        existing = set(previous)
+        for row in rows:
+            if row["email"] in previous:
+                row["attributes"] = {**(previous[row["email"]] or {}), **row["attributes"]}
         if engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -177,7 +192,8 @@ def _upsert(engine: Engine, rows: list[dict[str, Any]], report: ImportReport) ->
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
             stmt = sqlite_insert(contacts)
-        update_cols = {c: stmt.excluded[c] for c in (*CORE_FIELDS[1:], "attributes", "updated_at")}
+        updated = [c for c in CORE_FIELDS[1:] if c in columns]
+        update_cols = {c: stmt.excluded[c] for c in (*updated, "attributes", "updated_at")}
         stmt = stmt.on_conflict_do_update(index_elements=["email"], set_=update_cols)
         conn.execute(stmt, [{**r, "updated_at": now, "soft_bounces": 0} for r in rows])
     report.updated += sum(1 for r in rows if r["email"] in existing)
@@ -252,7 +268,8 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
 
     Rows are validated one by one: a bad row lands in ``report.errors`` with its line number and the
     good rows are imported. Contacts are matched by normalised e-mail, so a re-import updates them.
-    A duplicate address within the file keeps its last row.
+    A duplicate address within the file keeps its last row. A re-import updates only the columns the
+    file has (other fields of existing contacts stay as they were; extra columns join their attributes).
 
     Example::
 
@@ -306,11 +323,11 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
                     continue
                 pending[row["email"]] = row
                 if len(pending) >= _BATCH:
-                    _upsert(engine, list(pending.values()), report)
+                    _upsert(engine, list(pending.values()), report, header)
                     pending.clear()
         except (csv.Error, UnicodeDecodeError) as exc:
             report.errors.append(RowError(end + 1, f"unreadable CSV: {exc}; rows after it were skipped"))
-        _upsert(engine, list(pending.values()), report)
+        _upsert(engine, list(pending.values()), report, header)
     return report
 
 

@@ -11,7 +11,7 @@ from campaigns.cli import app
 from campaigns.contacts import is_suppressed, iter_contacts, list_suppressions, suppress, unsuppress
 from campaigns.tables import contacts
 from contact_center.errors import ContactImportError
-from tests.campaigns.helpers import make_settings, resident, write_csv
+from tests.campaigns.helpers import FIELDS, make_settings, resident, write_csv
 
 
 def test_bad_rows_are_reported_by_line_and_good_rows_imported(service: Campaigns, tmp_path: Path) -> None:
@@ -167,3 +167,26 @@ def test_rows_of_empty_cells_that_excel_leaves_at_the_end_are_skipped_like_empty
     report = service.import_contacts(path)
     assert report.inserted == 1
     assert [str(e).split(":")[0] for e in report.errors] == ["line 6"]
+
+
+def test_a_file_with_fewer_columns_updates_only_those_columns(service: Campaigns, tmp_path: Path) -> None:
+    # Staff correcting languages import "email;language": the contacts' consent, permit dates, names and
+    # extra columns must stay as they were, not be wiped by the columns the file does not have.
+    service.import_contacts(
+        write_csv(tmp_path / "all.csv", [resident(1, "fr", dossier="D1")], [*FIELDS, "dossier"])
+    )
+    before = next(iter_contacts(service.engine))
+    (tmp_path / "languages.csv").write_text(
+        "email;language;office\nresident1@example.org;nl;Ixelles\n", encoding="utf-8"
+    )
+    report = service.import_contacts(tmp_path / "languages.csv")
+    assert (report.inserted, report.updated, report.errors) == (0, 1, [])
+    after = next(iter_contacts(service.engine))
+    assert after.language == "nl"
+    assert (after.consent, after.permit_expires, after.first_name, after.postcode) == (
+        True,
+        before.permit_expires,
+        "First1",
+        "1000",
+    )
+    assert after.attributes == {"district": "centre", "dossier": "D1", "office": "Ixelles"}
