@@ -233,7 +233,15 @@ def load_templates(directory: Path | str) -> TemplateSet:
             lang, part = name[: -len(".html")], "html"
         else:
             continue
-        sources.setdefault(lang.lower(), {})[part] = path.read_text(encoding="utf-8-sig")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = path.read_bytes()[: exc.start].count(b"\n") + 1
+            raise TemplateRenderError(
+                f"template {name}, line {line} is not UTF-8 (Windows-1252 or 'ANSI'?); save it as UTF-8 "
+                "and run the command again"
+            ) from None
+        sources.setdefault(lang.lower(), {})[part] = text
     if not sources:
         raise TemplateRenderError(
             f"no templates in {directory}: expected files such as fr.subject.txt, fr.txt, fr.html"

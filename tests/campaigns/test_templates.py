@@ -255,3 +255,10 @@ def test_a_line_break_in_a_name_cannot_add_a_header() -> None:
         assert parsed["Bcc"] is None
         assert parsed["To"].addresses[0].display_name == "Ana Bcc: evil@example.org Peeters"
         assert parsed["To"].addresses[0].addr_spec == "a@example.org"
+
+
+def test_a_template_file_that_is_not_utf8_is_named(templates_dir: Path) -> None:
+    # Notepad's "ANSI" (Windows-1252) is a common way to save fr.txt with its accents.
+    (templates_dir / "fr.txt").write_bytes("Votre titre de séjour expire.\n".encode("cp1252"))
+    with pytest.raises(TemplateRenderError, match=r"fr\.txt, line 1 is not UTF-8.*save it as UTF-8"):
+        load_templates(templates_dir)
