@@ -195,7 +195,8 @@ class _Compiler:
         assert isinstance(token, Token)
         name = str(token)
         if name.lower().startswith(("attributes.", "attr.")):
-            attr = name.split(".", 1)[1]
+            # The import lower-cases the header, so "attributes.District" means the "district" column.
+            attr = name.split(".", 1)[1].lower()
             self.fields.add(attr)
             return attr
         if name not in self.known:

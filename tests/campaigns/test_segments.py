@@ -149,3 +149,14 @@ def test_a_column_only_later_imports_have_can_be_named_bare(service: Campaigns, 
     assert service.segment_count('dossier is not empty and district = "centre"') == 3
     with pytest.raises(SegmentSyntaxError, match="unknown field 'dosier'"):
         service.segment_count('dosier = "D1"')
+
+
+def test_an_attribute_named_with_capitals_finds_the_imported_column(
+    service: Campaigns, tmp_path: Path
+) -> None:
+    # The import lower-cases the header ("District" becomes "district"); writing the column as it
+    # appears in the spreadsheet matched nobody, silently.
+    (tmp_path / "r.csv").write_text("Email;District\na@example.org;Centre\n", encoding="utf-8")
+    assert not service.import_contacts(tmp_path / "r.csv").errors
+    assert service.segment_count('attributes.District = "Centre"') == 1
+    assert service.segment_count("attr.DISTRICT is not empty") == 1
