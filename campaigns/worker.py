@@ -441,9 +441,11 @@ class Worker:
         templates = TemplateSet(c.templates)
         sender = parseaddr(c.from_addr)[1] or c.from_addr
         rate = c.rate if c.rate is not None else cfg.rate_per_second
+        target = rate if rate > 0 else None
         limiter = self.limiters.get(c.name)
-        if limiter is None:
-            limiter = AdaptiveRateLimiter(rate if rate > 0 else None)
+        if limiter is None or limiter.target != target:
+            # A new --rate given while the campaign was paused applies at once, not at the next restart.
+            limiter = AdaptiveRateLimiter(target)
             self.limiters[c.name] = limiter
         window = SendWindow.parse(c.window) if c.window else None
         send_one = self._transport()

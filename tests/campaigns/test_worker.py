@@ -405,3 +405,35 @@ async def test_a_test_message_does_not_carry_a_residents_unsubscribe_link(
         if str(message["Subject"]).startswith("[TEST fr]"):
             body = message.get_body(("plain",))
             assert body is not None and links[0] in body.get_content()
+
+
+async def test_a_new_rate_given_while_paused_is_obeyed_by_the_running_worker(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # The worker kept one rate limiter per campaign name for its whole life: after 'pause', then
+    # 'schedule --rate 20/s', a long-running 'campaigns run' went on at the first rate.
+    populated([resident(i) for i in range(60)])
+    _schedule(service, templates_dir, rate="1000/s")
+    outbox = MaildirMailer(tmp_path / "outbox")
+    pace = [0.05]
+
+    class Relay:
+        async def send(self, message: Any) -> Any:
+            if pace[0] and service.status("renewal").status == "running":
+                service.pause("renewal")
+            await asyncio.sleep(pace[0])
+            return await outbox.send(message)
+
+        async def aclose(self) -> None:
+            pass
+
+    worker = Worker(service.engine, service.settings, Relay())  # type: ignore[arg-type]
+    first = (await worker.run(once=True)).sent
+    assert 1 <= first <= 30 and service.status("renewal").status == "paused"
+    service.schedule("renewal", rate="20/s")
+    pace[0] = 0.0
+    started = time.monotonic()
+    second = (await worker.run(once=True)).sent
+    elapsed = time.monotonic() - started
+    assert first + second == 60
+    assert elapsed >= (second - 1) / 20 - 0.2, f"{second} messages in {elapsed:.2f} s at 20/s"
