@@ -547,8 +547,12 @@ class Worker:
                     need[0] = self.concurrency + 1
                     if stopping():
                         return
-                    batch = [jobs.popleft()]
                     await limiter.acquire()
+                    if stopping():
+                        # At a slow rate the wait is long: the window may have closed or the relay
+                        # paused meanwhile. The claimed rows go back to the ledger (``held``).
+                        return
+                    batch = [jobs.popleft()]
                     while jobs and len(batch) < free_slots() and limiter.try_acquire():
                         batch.append(jobs.popleft())
                     owned = await writer.mark_in_flight([job.row.id for job in batch])

@@ -178,3 +178,30 @@ async def test_a_start_outside_the_window_is_not_late_when_the_window_opens(
     service.schedule("d", at="2099-01-12 09:00", window="mon-fri 09:00-17:00")
     report = await run_at("2099-01-12 14:00")
     assert (report.sent, report.needs_confirmation) == (0, ["d"])
+
+
+async def test_no_message_leaves_after_the_window_closes_while_waiting_for_the_rate(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # At a slow rate the worker waits for the next token; a window that closed meanwhile must hold the
+    # message back until the next opening instead of sending it after hours.
+    from campaigns import Worker
+
+    populated([resident(i) for i in range(5)])
+    _campaign(service, templates_dir)
+    service.schedule("c", at="2099-01-12 16:59", window="mon-fri 09:00-17:00", rate="2/s")
+    outbox = MaildirMailer(tmp_path / "outbox")
+    now = [ts("2099-01-12 16:59:59")]
+
+    class Relay:
+        async def send(self, message: Any) -> Any:
+            now[0] = ts("2099-01-12 17:00")  # the window closes as the first message goes out
+            return await outbox.send(message)
+
+        async def aclose(self) -> None:
+            pass
+
+    worker = Worker(service.engine, service.settings, Relay(), clock=lambda: now[0])  # type: ignore[arg-type]
+    report = await worker.run(once=True)
+    assert report.sent == 1 and len(outbox.messages()) == 1
+    assert service.status("c").counts["pending"] == 4
