@@ -264,13 +264,19 @@ class _Compiler:
                     kids[0], f"'within N days' needs a date field, and {name!r} is not one"
                 )
             count_token = next(k for k in node.children if isinstance(k, Token) and k.type == "INT")
-            days = timedelta(days=int(str(count_token)))
+            # A count past the calendar's span means "up to its end": clamped, not an OverflowError.
+            span = (date.max - date.min).days
+            days = timedelta(days=max(-span, min(span, int(str(count_token)))))
 
             def within(c: Contact, t: date) -> bool:
                 value = getter(c)
                 if value is None:
                     return False
-                low, high = sorted((t, t + days))
+                try:
+                    end = t + days
+                except OverflowError:
+                    end = date.max if days > timedelta(0) else date.min
+                low, high = sorted((t, end))
                 return bool(low <= value <= high)
 
             return within

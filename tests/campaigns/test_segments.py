@@ -160,3 +160,14 @@ def test_an_attribute_named_with_capitals_finds_the_imported_column(
     assert not service.import_contacts(tmp_path / "r.csv").errors
     assert service.segment_count('attributes.District = "Centre"') == 1
     assert service.segment_count("attr.DISTRICT is not empty") == 1
+
+
+@pytest.mark.parametrize("days", ["3000000", "99999999999", "-800000"])
+def test_within_a_huge_number_of_days_reaches_the_end_of_the_calendar_instead_of_crashing(days: str) -> None:
+    segment = parse_segment(f"permit_expires within {days} days")
+    today = date(2026, 12, 4)
+    later = Contact(email="a@x.be", permit_expires=date(9999, 12, 31))
+    earlier = Contact(email="b@x.be", permit_expires=date(1, 1, 1))
+    future = not days.startswith("-")
+    assert segment.matches(later, today) is future
+    assert segment.matches(earlier, today) is not future
