@@ -138,7 +138,7 @@ def _syntax_error(source: str, exc: UnexpectedInput) -> SegmentSyntaxError:
     line = getattr(exc, "line", 1) or 1
     column = getattr(exc, "column", 1) or 1
     if isinstance(exc, UnexpectedEOF):
-        lines = source.splitlines() or [""]
+        lines = source.split("\n")
         line, column = len(lines), len(lines[-1]) + 1
         return SegmentSyntaxError(
             f"the expression ends too early; expected {_describe_expected(exc.expected)}",
@@ -147,7 +147,7 @@ def _syntax_error(source: str, exc: UnexpectedInput) -> SegmentSyntaxError:
         )
     if isinstance(exc, UnexpectedToken):
         if exc.token.type == "$END":
-            lines = source.splitlines() or [""]
+            lines = source.split("\n")
             return SegmentSyntaxError(
                 f"the expression ends too early; expected {_describe_expected(exc.expected)}",
                 line=len(lines),
@@ -162,7 +162,10 @@ def _syntax_error(source: str, exc: UnexpectedInput) -> SegmentSyntaxError:
             column=column,
         )
     if isinstance(exc, UnexpectedCharacters):
-        char = source.splitlines()[line - 1][column - 1] if source.splitlines() else "?"
+        # Lines as lark counts them (only "\n"): splitlines() also breaks at U+2028, form feeds...
+        lines = source.split("\n")
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        char = text[column - 1] if 0 < column <= len(text) else "?"
         return SegmentSyntaxError(
             f'unexpected character {char!r} (values must be quoted: "fr")', line=line, column=column
         )

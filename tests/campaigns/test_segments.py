@@ -171,3 +171,19 @@ def test_within_a_huge_number_of_days_reaches_the_end_of_the_calendar_instead_of
     future = not days.startswith("-")
     assert segment.matches(later, today) is future
     assert segment.matches(earlier, today) is not future
+
+
+@pytest.mark.parametrize(
+    ("separator", "expected"),
+    [
+        ("\u2028", r"line 1, col 16: unexpected character '\u2028'"),  # shown, not invisible
+        ("\x0b", r"line 1, col 16: unexpected character '\x0b'"),
+        ("\x0c", "line 2, col 2: unexpected character '$'"),  # a form feed is white space
+    ],
+)
+def test_pasted_unusual_line_separators_do_not_crash_the_error_message(separator: str, expected: str) -> None:
+    # Text pasted from a web page or a PDF can hold U+2028 or a form feed; Python's splitlines counts
+    # those as line breaks and lark does not, so pointing at the error raised IndexError.
+    with pytest.raises(SegmentSyntaxError) as caught:
+        parse_segment(f'language = "fr"{separator} \n $')
+    assert str(caught.value).startswith(expected)
