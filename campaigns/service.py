@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["CampaignStatus", "Campaigns", "RenderProblem", "ScheduleReport"]
 
 _SHOW_CONTACTS = 10
+_HORIZON_SECONDS = 3650 * 86400.0
 
 
 @dataclass(slots=True)
@@ -100,6 +101,8 @@ class CampaignStatus:
     window: str | None
     estimated_finish: float | None
     deadline: float | None
+    finish_beyond_horizon: bool = False
+    """The estimate runs past ten years (``estimated_finish`` is then ``None``)."""
 
     @property
     def total(self) -> int:
@@ -118,6 +121,10 @@ class CampaignStatus:
             out.append(
                 f"estimated finish {format_local(self.estimated_finish)} is after the deadline "
                 f"{format_local(self.deadline)}: raise the rate or widen the window"
+            )
+        if self.finish_beyond_horizon:
+            out.append(
+                "at this rate and window the campaign would take more than 10 years: raise the rate or widen the window"
             )
         if self.status == "needs-confirmation":
             out.append(
@@ -536,6 +543,10 @@ class Campaigns:
             start = max(now, row.scheduled_at)
             window = SendWindow.parse(row.send_window) if row.send_window else None
             finish = estimate_finish(remaining, rate, start, window)
+        # The estimate looks ten years ahead (inf past that); such a date cannot even be printed.
+        beyond = finish is not None and finish > now + _HORIZON_SECONDS
+        if beyond:
+            finish = None
         return CampaignStatus(
             campaign=name,
             status=row.status,
@@ -549,6 +560,7 @@ class Campaigns:
             window=row.send_window,
             estimated_finish=finish,
             deadline=row.deadline,
+            finish_beyond_horizon=beyond,
         )
 
     def export(self, name: str, out: TextIO) -> int:

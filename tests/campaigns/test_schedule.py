@@ -205,3 +205,41 @@ async def test_no_message_leaves_after_the_window_closes_while_waiting_for_the_r
     report = await worker.run(once=True)
     assert report.sent == 1 and len(outbox.messages()) == 1
     assert service.status("c").counts["pending"] == 4
+
+
+def test_status_of_a_campaign_that_would_take_more_than_ten_years(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # One minute a week at one message an hour: the estimate ran past its ten-year horizon, came back
+    # infinite, and 'status' died with "OverflowError: timestamp out of range" ('--json' wrote Infinity).
+    import json
+
+    from typer.testing import CliRunner
+
+    from campaigns.cli import app
+    from tests.campaigns.helpers import write_csv
+
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    runner = CliRunner()
+    csv_path = write_csv(tmp_path / "r.csv", [resident(i) for i in range(12)])
+    assert runner.invoke(app, ["contacts", "import", str(csv_path)], env=env).exit_code == 0
+    args = ["create", "c", "--segment", "consent = true", "--templates", str(templates_dir)]
+    assert runner.invoke(app, [*args, "--from", "B <b@example.brussels>"], env=env).exit_code == 0
+    schedule = [
+        "schedule",
+        "c",
+        "--window",
+        "mon 09:00-09:01",
+        "--rate",
+        "1/h",
+        "--deadline",
+        "2099-01-01 00:00",
+    ]
+    assert runner.invoke(app, schedule, env=env).exit_code == 0
+    result = runner.invoke(app, ["status", "c"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "more than 10 years" in result.output
+    result = runner.invoke(app, ["status", "c", "--json"], env=env)
+    document = json.loads(result.output)
+    assert document["estimated_finish"] is None
+    assert any("more than 10 years" in w for w in document["warnings"])
