@@ -157,7 +157,8 @@ def unsubscribe_app(
     return Starlette(routes=[Route("/unsubscribe", handle, methods=["GET", "POST"])])
 
 
-_MAILED_TOKEN = re.compile(r"unsubscribe\s+([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.IGNORECASE)
+# "%20": some clients copy the link's subject without decoding it.
+_MAILED_TOKEN = re.compile(r"unsubscribe(?:\s+|%20)([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)", re.IGNORECASE)
 
 
 @dataclass(slots=True)

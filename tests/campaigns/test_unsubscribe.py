@@ -142,3 +142,19 @@ async def test_an_unsubscribe_request_by_mail_suppresses_the_address(
     assert "2 messages: 0 unsubscribed; left unread for a person: 1 with an invalid token, 1 other" in (
         result.output
     )
+
+
+def test_an_unsubscribe_request_whose_client_left_the_subject_encoded_is_understood(
+    service: Campaigns, tmp_path: Path
+) -> None:
+    # Some mail clients copy the mailto subject as it is in the link: "unsubscribe%20TOKEN".
+    import mailbox
+
+    from campaigns.unsubscribe import process_unsubscribe_mail
+
+    token = make_token("k", "resident1@example.org", "c")
+    box = mailbox.Maildir(tmp_path / "unsubscribe", create=True)
+    box.add(f"From: resident1@example.org\r\nSubject: unsubscribe%20{token}\r\n\r\n".encode())
+    report = process_unsubscribe_mail(service.engine, "k", tmp_path / "unsubscribe")
+    assert (report.unsubscribed, report.other) == (1, 0)
+    assert is_suppressed(service.engine, "resident1@example.org")
