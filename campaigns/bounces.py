@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import mailbox
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import Message
@@ -125,19 +126,10 @@ def process_bounces(engine: Engine, maildir: Path | str) -> BounceReport:
         report = process_bounces(engine, "/var/mail/bounces")
         print(len(report.hard), "addresses suppressed")
     """
-    path = Path(maildir)
-    if not (path / "cur").is_dir() and not (path / "new").is_dir():
-        raise CampaignError(f"{path} is not a Maildir (no cur/ or new/ inside); point at the bounce mailbox")
-    box = mailbox.Maildir(path, create=False)
     report = BounceReport()
     now = time.time()
-    for key in list(box.keys()):
-        item = box.get_message(key)
-        if "S" in item.get_flags():
-            continue
+    for parsed, seen in unread_messages(maildir, "bounce"):
         report.messages += 1
-        with box.get_file(key) as fh:
-            parsed = message_from_bytes(fh.read(), policy=policy.compat32)
         statuses = parse_delivery_report(parsed)
         if not statuses:
             # A resident's reply or an out-of-office also lands here: left unread for a person to see.
@@ -172,8 +164,33 @@ def process_bounces(engine: Engine, maildir: Path | str) -> BounceReport:
                         .where(ledger.c.message_id == status.original_message_id, ledger.c.state == "sent")
                         .values(state="failed", reply=f"bounced: {status.status} {status.diagnostic}".strip())
                     )
-        item.add_flag("S")
-        if item.get_subdir() == "new":
-            item.set_subdir("cur")
-        box[key] = item
+        seen()
     return report
+
+
+def unread_messages(maildir: str | Path, purpose: str) -> Iterator[tuple[Message, Callable[[], None]]]:
+    """Each unread message of a Maildir, parsed, with a function that flags it seen (moved to ``cur/``).
+
+    A message the caller does not flag stays unread for a person to see. Raises CampaignError when
+    ``maildir`` is not a Maildir (``purpose`` names the mailbox expected: bounce, unsubscribe).
+    """
+    path = Path(maildir)
+    if not (path / "cur").is_dir() and not (path / "new").is_dir():
+        raise CampaignError(
+            f"{path} is not a Maildir (no cur/ or new/ inside); point at the {purpose} mailbox"
+        )
+    box = mailbox.Maildir(path, create=False)
+    for key in list(box.keys()):
+        item = box.get_message(key)
+        if "S" in item.get_flags():
+            continue
+        with box.get_file(key) as fh:
+            parsed = message_from_bytes(fh.read(), policy=policy.compat32)
+
+        def seen(item: mailbox.MaildirMessage = item, key: str = key) -> None:
+            item.add_flag("S")
+            if item.get_subdir() == "new":
+                item.set_subdir("cur")
+            box[key] = item
+
+        yield parsed, seen

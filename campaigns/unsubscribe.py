@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import base64
 import hmac
-import mailbox
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from email import message_from_bytes, policy
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -177,22 +175,12 @@ def process_unsubscribe_mail(engine: Engine, secret: str, maildir: Path | str) -
     A request (subject ``unsubscribe TOKEN``, as the header's link writes it) is flagged seen once acted
     on. A message with an invalid token, or any other message, is left unread for a person to handle.
     """
+    from campaigns.bounces import unread_messages
     from campaigns.contacts import suppress
 
-    path = Path(maildir)
-    if not (path / "cur").is_dir() and not (path / "new").is_dir():
-        raise CampaignError(
-            f"{path} is not a Maildir (no cur/ or new/ inside); point at the unsubscribe mailbox"
-        )
-    box = mailbox.Maildir(path, create=False)
     report = UnsubscribeMailReport()
-    for key in list(box.keys()):
-        item = box.get_message(key)
-        if "S" in item.get_flags():
-            continue
+    for parsed, seen in unread_messages(maildir, "unsubscribe"):
         report.messages += 1
-        with box.get_file(key) as fh:
-            parsed = message_from_bytes(fh.read(), policy=policy.compat32)
         text = str(parsed.get("Subject", ""))
         if not parsed.is_multipart() and parsed.get_content_maintype() == "text":
             text += "\n" + str(parsed.get_payload())
@@ -207,8 +195,5 @@ def process_unsubscribe_mail(engine: Engine, secret: str, maildir: Path | str) -
             continue
         suppress(engine, email, "unsubscribed", f"by e-mail from campaign {campaign}")
         report.unsubscribed += 1
-        item.add_flag("S")
-        if item.get_subdir() == "new":
-            item.set_subdir("cur")
-        box[key] = item
+        seen()
     return report

@@ -125,6 +125,24 @@ async def test_nothing_goes_out_during_quiet_hours(
     assert outbox.messages() == []
 
 
+class _FinishesWhileLookedUp:
+    """The citizen completes journey j1 at the moment the policy looks up their contact."""
+
+    def __init__(self, store: JourneyStore, at: Callable[[float], datetime]) -> None:
+        self.store, self.at = store, at
+
+    def lookup(self, citizen_ref: str) -> Contact | None:
+        late = {
+            "event_id": "late",
+            "journey_id": "j1",
+            "procedure": "marriage-declaration",
+            "type": "completed",
+            "ts": self.at(NOON - 1).isoformat(),
+        }
+        self.store.ingest([parse_event(late)])
+        return Contact("a@example.org", "fr", True)
+
+
 async def test_a_journey_finished_between_detection_and_sending_is_left_alone(
     store: JourneyStore,
     journeys: Journeys,
@@ -135,27 +153,8 @@ async def test_a_journey_finished_between_detection_and_sending_is_left_alone(
     abandon(journeys, "j1", citizen="c1")
     store.ingest(journeys.parsed())
 
-    class FinishesWhileLookedUp:
-        """The citizen completes the procedure at the moment the policy looks up their contact."""
-
-        def lookup(self, citizen_ref: str) -> Contact | None:
-            store.ingest(
-                [
-                    parse_event(
-                        {
-                            "event_id": "late",
-                            "journey_id": "j1",
-                            "procedure": "marriage-declaration",
-                            "type": "completed",
-                            "ts": at(NOON - 1).isoformat(),
-                        }
-                    )
-                ]
-            )
-            return Contact("a@example.org", "fr", True)
-
     report = await run_nudges(
-        store, settings(tmp_path), contacts=FinishesWhileLookedUp(), mailer=outbox, as_of=at(NOON)
+        store, settings(tmp_path), contacts=_FinishesWhileLookedUp(store, at), mailer=outbox, as_of=at(NOON)
     )
     assert [(o.outcome, o.reason) for o in report.outcomes] == [("skipped", "finished since detection")]
     assert outbox.messages() == []
@@ -240,25 +239,10 @@ async def test_a_journey_finished_meanwhile_does_not_enter_the_holdout_group(
     abandon(journeys, "j1", citizen="c1")
     store.ingest(journeys.parsed())
 
-    class FinishesWhileLookedUp:
-        def lookup(self, citizen_ref: str) -> Contact | None:
-            store.ingest(
-                [
-                    parse_event(
-                        {
-                            "event_id": "late",
-                            "journey_id": "j1",
-                            "procedure": "marriage-declaration",
-                            "type": "completed",
-                            "ts": at(NOON - 1).isoformat(),
-                        }
-                    )
-                ]
-            )
-            return Contact("a@example.org", "fr", True)
-
     cfg = settings(tmp_path, holdout_share=1.0)
-    report = await run_nudges(store, cfg, contacts=FinishesWhileLookedUp(), mailer=outbox, as_of=at(NOON))
+    report = await run_nudges(
+        store, cfg, contacts=_FinishesWhileLookedUp(store, at), mailer=outbox, as_of=at(NOON)
+    )
     assert [(o.outcome, o.reason) for o in report.outcomes] == [("skipped", "finished since detection")]
     assert compute_uplift(store, "marriage-declaration").holdout.journeys == 0
 
