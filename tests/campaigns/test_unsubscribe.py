@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -47,15 +48,22 @@ async def server(service: Campaigns) -> AsyncIterator[str]:
     await task
 
 
-async def test_one_click_post_from_the_message_header_suppresses_once(
-    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path, server: str
-) -> None:
+async def _sent_to_resident1(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> EmailMessage:
+    """Campaign "c" sent to two residents through a Maildir outbox; the message resident 1 received."""
     populated([resident(1), resident(2)])
     service.create("c", segment="consent = true", templates=templates_dir, from_addr="B <b@example.brussels>")
     service.schedule("c")
     outbox = MaildirMailer(tmp_path / "outbox")
     await service.run(mailer=outbox)
-    message = next(m for m in outbox.messages() if "resident1@" in str(m["To"]))
+    return next(m for m in outbox.messages() if "resident1@" in str(m["To"]))
+
+
+async def test_one_click_post_from_the_message_header_suppresses_once(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path, server: str
+) -> None:
+    message = await _sent_to_resident1(service, templates_dir, populated, tmp_path)
     https = str(message["List-Unsubscribe"]).split(",")[0].strip("<> ")
     token = https.split("?t=")[1]
     url = f"{server}/unsubscribe?t={token}"
@@ -113,12 +121,7 @@ async def test_an_unsubscribe_request_by_mail_suppresses_the_address(
 
     from campaigns.cli import app
 
-    populated([resident(1), resident(2)])
-    service.create("c", segment="consent = true", templates=templates_dir, from_addr="B <b@example.brussels>")
-    service.schedule("c")
-    outbox = MaildirMailer(tmp_path / "outbox")
-    await service.run(mailer=outbox)
-    message = next(m for m in outbox.messages() if "resident1@" in str(m["To"]))
+    message = await _sent_to_resident1(service, templates_dir, populated, tmp_path)
     mailto = str(message["List-Unsubscribe"]).split(",")[1].strip("<> ")
     subject = unquote(mailto.split("?subject=")[1])
     box = mailbox.Maildir(tmp_path / "unsubscribe", create=True)

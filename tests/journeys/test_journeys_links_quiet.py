@@ -81,8 +81,8 @@ def test_a_resume_url_with_a_fragment_keeps_the_signature_in_the_query() -> None
     ) == NOW + timedelta(hours=1)
 
 
-def test_a_signature_edited_into_non_ascii_text_is_refused_as_altered() -> None:
-    url = sign_resume_link(
+def _link_to_j1_documents() -> str:
+    return sign_resume_link(
         TEMPLATE,
         procedure="m",
         journey_id="j1",
@@ -90,6 +90,10 @@ def test_a_signature_edited_into_non_ascii_text_is_refused_as_altered() -> None:
         key="k",
         expires_at=NOW + timedelta(hours=1),
     )
+
+
+def test_a_signature_edited_into_non_ascii_text_is_refused_as_altered() -> None:
+    url = _link_to_j1_documents()
     with pytest.raises(ResumeLinkError, match="signature does not match"):
         verify_resume_link(
             url.replace("sig=", "sig=%C3%A9"), journey_id="j1", step="documents", key="k", now=NOW
@@ -97,13 +101,6 @@ def test_a_signature_edited_into_non_ascii_text_is_refused_as_altered() -> None:
 
 
 def test_checking_a_link_against_a_naive_time_says_what_is_wrong() -> None:
-    url = sign_resume_link(
-        TEMPLATE,
-        procedure="m",
-        journey_id="j1",
-        step="documents",
-        key="k",
-        expires_at=NOW + timedelta(hours=1),
-    )
+    url = _link_to_j1_documents()
     with pytest.raises(ValueError, match="has no timezone"):
         verify_resume_link(url, journey_id="j1", step="documents", key="k", now=datetime(2026, 11, 23, 10, 0))
