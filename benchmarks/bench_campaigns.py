@@ -4,15 +4,17 @@
 
 1. Sending: aiosmtpd runs in its own process on 127.0.0.1 and accepts everything (``--relay-latency-ms``
    adds work per message at the relay). Against that one server the script measures:
-   - a plain sequential ``smtplib`` loop (one connection, one message after the other);
-   - raw ``aiosmtplib``: ``--pool`` connections calling ``sendmail`` with messages built and serialised
-     beforehand (the transport alone);
+   - raw ``aiosmtplib`` with the campaign's own messages: ``--pool`` connections calling ``sendmail`` with
+     the very bytes the full path sends, rendered beforehand by the worker (untimed). This is the
+     baseline of the target (the full path at least 85 % of it): the gap between the two is the
+     ledger's, the rendering's and the adapter's alone;
    - the full path: ``Campaigns.run`` with the ledger in SQLite, rendering of every message, the SMTP
      adapter, the same pool (the campaign is scheduled beforehand, untimed: its render check and ledger
      fill are reported on their own line);
-   - raw aiosmtplib again with the campaign's own messages (rendered beforehand, untimed): the same
-     bytes as the full path, so the gap between the two is the ledger's, the rendering's and the
-     adapter's alone (the relay's work per message grows with the message);
+   - raw aiosmtplib again with a smaller generic message (about 800 bytes against 1,400), for
+     reference: the relay's work per message grows with the message, so this figure is higher;
+   - a plain sequential ``smtplib`` loop (one connection, one message after the other, the generic
+     message);
    - the server's ceiling: raw aiosmtplib with 4x the pool.
    Raw and full path alternate over ``--slices`` slices of the messages, in turn first, so that a
    change in the machine's load during the run weighs on both alike; each figure is the slices' sum.
@@ -287,19 +289,24 @@ def send_benchmark(args: argparse.Namespace, work: Path, latency_ms: float) -> N
         f"sending {n} messages to aiosmtpd on loopback, relay latency {latency_ms:g} ms/message, "
         f"pool {args.pool}, raw and full path alternating over {slices} slices:"
     )
-    print(f"  sequential smtplib loop                 {sequential:6.0f} msg/s")
+    print(f"  sequential smtplib loop (generic message) {sequential:6.0f} msg/s")
+    own_size = sum(len(e[2]) for e in capture.envelopes) / len(capture.envelopes)
+    raw_size = sum(len(e[2]) for e in envelopes) / len(envelopes)
     for loop in names:
-        r, f = raw[loop], full[loop]
+        r, f, o = raw[loop], full[loop], own[loop]
         print(f"  on {loop}:")
-        print(f"    raw aiosmtplib, pool {args.pool:<2}              {r.rate:6.0f} msg/s   {r.cpu()}")
+        print(
+            f"    raw aiosmtplib, pool {args.pool}, the campaign's own messages {o.rate:6.0f} msg/s   {o.cpu()}\n"
+            f"      (the full path's bytes, {own_size:,.0f} bytes on average, rendered beforehand)"
+        )
         print(
             f"    full path (ledger+render+SMTP), pool {args.pool:<2} {f.rate:6.0f} msg/s   {f.cpu()}\n"
-            f"      = {f.rate / r.rate:.0%} of raw aiosmtplib, {f.rate / sequential:.1f}x the sequential loop"
+            f"      = {f.rate / o.rate:.0%} of raw aiosmtplib with the same messages (target: at least 85 %), "
+            f"{f.rate / sequential:.1f}x the sequential loop"
         )
-        o = own[loop]
         print(
-            f"    raw aiosmtplib, the campaign's own messages {o.rate:6.0f} msg/s   {o.cpu()}\n"
-            f"      (the full path's bytes, sent as the raw line above: full path = {f.rate / o.rate:.0%} of it)"
+            f"    raw aiosmtplib, pool {args.pool}, a smaller generic message {r.rate:6.0f} msg/s   {r.cpu()}\n"
+            f"      ({raw_size:,.0f} bytes; the relay's work grows with the message: full path = {f.rate / r.rate:.0%} of it)"
         )
     print(
         f"  server ceiling (raw, pool {args.pool * 4}, asyncio)  {ceiling.rate:6.0f} msg/s   {ceiling.cpu()}"
