@@ -126,7 +126,11 @@ def _find_abandoned(
         sql += " LIMIT :limit"
         params["limit"] = int(limit)
     with store.begin() as conn:
-        rows = conn.execute(text(sql), params).all()
+        result = conn.execute(text(sql), params)
+        # The driver's plain tuples: tens of thousands of rows, and SQLAlchemy's Row objects around them
+        # cost as much as the query (text() columns carry no type processing to lose).
+        rows = result.cursor.fetchall() if result.cursor is not None else []
+        result.close()
     out = _to_journeys(rows, now)
     if help_finder is not None and help_finder.available:
         for journey in out:
