@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from contact_center.journeys.events import EVENT_FIELDS, EVENT_TYPES
+from contact_center.journeys.events import _MAX_EPOCH, _MIN_EPOCH, EVENT_FIELDS, EVENT_TYPES
 
 __all__ = ["DDL", "Moved", "insert_events", "is_lock_error", "move_staged", "stage_jsonl", "staged_flags"]
 
@@ -165,6 +165,8 @@ _CHECKS = " AND ".join(
         "(step IS NOT NULL OR type NOT IN ('step_viewed', 'step_completed'))",
         f"regexp_full_match(j.ts, '{_TS_PATTERN}')",
         "ts IS NOT NULL",
+        # Outside years 1-9999 in UTC: the Python parser rejects it.
+        f"ts BETWEEN {_MIN_EPOCH} AND {_MAX_EPOCH}",
     ]
 )
 

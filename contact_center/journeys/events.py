@@ -56,6 +56,9 @@ _REQUIRED_SET = frozenset(_REQUIRED)
 _STEP_REQUIRED = frozenset({"step_viewed", "step_completed"})
 _ALLOWED = frozenset(EVENT_FIELDS)
 _MAX_LEN = 200
+# The instants a datetime can show in UTC: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+_MIN_EPOCH = -62135596800.0
+_MAX_EPOCH = 253402300799.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,11 @@ def parse_event(raw: object) -> JourneyEvent:
     if ts.tzinfo is None:
         raise ValueError(
             f"'ts' {ts_text!r} has no timezone, so the instant is ambiguous; add 'Z' or an offset such as +02:00"
+        )
+    if not _MIN_EPOCH <= ts.timestamp() <= _MAX_EPOCH:
+        # Year 1 at +01:00 is year 0 in UTC: stored, it would break every report that shows the instant.
+        raise ValueError(
+            f"'ts' {ts_text!r} is outside the years 1 to 9999 once in UTC; check the producer's clock"
         )
     return JourneyEvent(
         cast(str, event_id),

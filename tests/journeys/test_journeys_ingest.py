@@ -63,3 +63,27 @@ def test_registering_the_same_file_twice_changes_nothing(store: JourneyStore, pr
     update = store.register_procedures(load_procedures(procedures_file))
     assert update.unchanged == ["marriage-declaration", "horeca-terrace-permit"]
     assert store.catalog()["horeca-terrace-permit"].steps == ("business", "location", "plan", "payment")
+
+
+def test_a_timestamp_outside_the_calendar_in_utc_is_rejected_not_stored(
+    store: JourneyStore, tmp_path: Path
+) -> None:
+    """Year 1 at +01:00 is year 0 in UTC (and 9999-12-31 at -01:00 is year 10000): stored, such an event
+    made every abandoned list fail with "year 0 is out of range"."""
+    from datetime import UTC, datetime
+
+    from contact_center.journeys import find_abandoned
+
+    path = tmp_path / "e.jsonl"
+    path.write_text(
+        '{"event_id": "a", "journey_id": "j1", "procedure": "marriage-declaration", "type": "started", "ts": "2026-10-05T10:00:00Z"}\n'
+        '{"event_id": "b", "journey_id": "j2", "procedure": "marriage-declaration", "type": "started", "ts": "0001-01-01T00:00:00+01:00"}\n'
+        '{"event_id": "c", "journey_id": "j3", "procedure": "marriage-declaration", "type": "started", "ts": "9999-12-31T23:30:00-01:00"}\n',
+        encoding="utf-8",
+    )
+    result = store.ingest_file(path)
+    assert (result.added, result.rejected_count) == (1, 2)
+    assert [r["line"] for r in result.rejected] == [2, 3]
+    assert all("outside the years 1 to 9999" in r["reason"] for r in result.rejected)
+    found = find_abandoned(store, as_of=datetime(2026, 10, 10, tzinfo=UTC))
+    assert [j.journey_id for j in found] == ["j1"]
