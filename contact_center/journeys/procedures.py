@@ -36,6 +36,7 @@ _DURATION = re.compile(r"^\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m)?\s*
 _FIELDS = ("title", "topic", "steps", "step_titles", "idle_window", "resume_url")
 _REQUIRED = ("steps", "idle_window", "resume_url")
 _URL_FIELDS = frozenset({"journey_id", "step", "procedure"})
+_MAX_DURATION = 3650 * 24 * 3600
 
 
 class _Loader(yaml.SafeLoader):
@@ -57,7 +58,8 @@ _Loader.add_implicit_resolver(
 def parse_duration(value: object) -> int:
     """Seconds in a duration such as ``48h``, ``90m``, ``2d``, ``1d12h`` or a plain number of seconds.
 
-    Raises ValueError with the reason for anything else (a negative, zero or unitless string).
+    Raises ValueError with the reason for anything else (a negative, zero or unitless string, or more
+    than ten years).
 
     >>> parse_duration("1d12h")
     129600
@@ -78,6 +80,10 @@ def parse_duration(value: object) -> int:
         raise ValueError(f"{value!r} is not a duration; write it like 48h, 90m or 2d")
     if seconds <= 0:
         raise ValueError(f"{value!r} must be longer than zero")
+    if seconds > _MAX_DURATION:
+        # A few digits too many: no idle or conversion window lasts that long, and date arithmetic
+        # on it would overflow far from here.
+        raise ValueError(f"{value!r} is longer than ten years (3650d); check the number")
     return seconds
 
 

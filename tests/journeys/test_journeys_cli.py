@@ -167,3 +167,12 @@ def test_procedures_shows_an_idle_window_that_is_not_whole_hours(env: Path, tmp_
     assert code == 0
     assert "quick: 1 steps, idle window 1h30m (added)" in out
     assert "quicker: 1 steps, idle window 30m (added)" in out
+
+
+def test_an_absurdly_long_conversion_window_is_a_clear_error(env: Path, procedures_file: Path) -> None:
+    """A mistyped --within (a few digits too many) ended in an OverflowError traceback."""
+    invoke("procedures", str(procedures_file))
+    code, _, output = invoke("funnel", "marriage-declaration", "--within", "999999999999999d")
+    assert code == 2
+    assert "--within" in output and "longer than ten years" in output
+    assert "Traceback" not in output

@@ -178,3 +178,14 @@ def test_a_window_of_plain_seconds_given_as_text_is_read_like_the_number() -> No
     assert parse_duration("86400") == 86400
     with pytest.raises(ValueError, match="longer than zero"):
         parse_duration("0")
+
+
+def test_an_idle_window_of_centuries_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "procedures:\n  p:\n    steps: [a]\n    idle_window: 99999999999999d\n"
+        "    resume_url: 'https://x/{journey_id}'\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ProceduresFileError, match=r"procedures\.p\.idle_window: .*longer than ten years"):
+        load_procedures(path)

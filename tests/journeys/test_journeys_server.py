@@ -141,3 +141,10 @@ def test_an_offset_written_unencoded_in_the_query_string_is_understood(
     assert typed.status_code == 200, typed.text
     assert typed.json() == encoded.json()
     assert typed.json()["as_of"] == encoded.json()["as_of"]
+
+
+def test_an_absurdly_long_conversion_window_is_a_400(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        answer = client.get("/funnel/marriage-declaration", params={"within": "999999999999999d"})
+    assert answer.status_code == 400
+    assert "longer than ten years" in answer.json()["error"]
