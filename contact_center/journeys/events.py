@@ -12,6 +12,7 @@ files of millions of lines; the reasons it gives are meant for the person who pr
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -215,11 +216,12 @@ def _jsonl(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
 
 
 def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
-    reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
+    rest = iter(lines)
+    first = next(rest, None)
+    if first is None:
         return
-    header = [h.strip() for h in header]
+    reader = csv.reader(itertools.chain([first], rest), delimiter=_delimiter(first))
+    header = [h.strip() for h in next(reader)]
     unknown = [h for h in header if h not in _ALLOWED]
     if unknown:
         raise EventValidationError(
@@ -237,6 +239,15 @@ def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
             yield RejectedEvent(line, f"expected {width} columns as in the header, got {len(row)}")
             continue
         yield _numbered(dict(zip(header, row, strict=True)), line)
+
+
+def _delimiter(header_line: str) -> str:
+    """',' or, for a header only ';' splits into known columns, ';' (Excel's CSV in French or Dutch)."""
+    by_comma = next(csv.reader([header_line]), [])
+    by_semicolon = next(csv.reader([header_line], delimiter=";"), [])
+    if len(by_comma) == 1 and len(by_semicolon) > 1 and _ALLOWED.issuperset(h.strip() for h in by_semicolon):
+        return ";"
+    return ","
 
 
 def read_events_from_lines(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:

@@ -97,3 +97,19 @@ def test_csv_with_an_unknown_column_is_refused_whole(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(EventValidationError, match="cannot read the events file"):
         list(read_events(tmp_path / "none.jsonl"))
+
+
+def test_a_csv_saved_by_a_belgian_excel_with_semicolons_is_read(tmp_path: Path) -> None:
+    # Excel in French, Dutch or German (decimal comma) separates "CSV" fields with ';'.
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "event_id;journey_id;procedure;step;type;ts\r\n"
+        "e1;j1;marriage-declaration;identity;started;2026-10-05T10:00:00+02:00\r\n"
+        'e2;j1;marriage-declaration;"civil;status";step_viewed;2026-10-05T10:01:00+02:00\r\n',
+        encoding="utf-8-sig",
+    )
+    items = list(read_events(path))
+    assert [(i.event_id, i.step) for i in items if isinstance(i, JourneyEvent)] == [
+        ("e1", "identity"),
+        ("e2", "civil;status"),
+    ]
