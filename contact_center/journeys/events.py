@@ -227,6 +227,12 @@ def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
         raise EventValidationError(
             f"line 1: unknown CSV column {unknown[0]!r}; allowed columns are {', '.join(EVENT_FIELDS)}"
         )
+    twice = [h for i, h in enumerate(header) if h in header[:i]]
+    if twice:
+        # dict(zip(...)) would keep the last cell of the two without a word.
+        raise EventValidationError(
+            f"line 1: the CSV header names the column {twice[0]!r} twice; keep one of the two columns"
+        )
     missing = [h for h in _REQUIRED if h not in header]
     if missing:
         raise EventValidationError(f"line 1: the CSV header lacks the required column {missing[0]!r}")

@@ -113,3 +113,15 @@ def test_a_csv_saved_by_a_belgian_excel_with_semicolons_is_read(tmp_path: Path) 
         ("e1", "identity"),
         ("e2", "civil;status"),
     ]
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused_whole(tmp_path: Path) -> None:
+    # Otherwise the last 'ts' cell silently wins over the first.
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "event_id,journey_id,procedure,type,ts,ts\n"
+        "e1,j1,marriage-declaration,started,2026-10-05T10:00:00Z,2030-01-01T00:00:00Z\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(EventValidationError, match="line 1: the CSV header names the column 'ts' twice"):
+        list(read_events(path))
