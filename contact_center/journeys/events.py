@@ -57,6 +57,7 @@ _REQUIRED_SET = frozenset(_REQUIRED)
 _STEP_REQUIRED = frozenset({"step_viewed", "step_completed"})
 _ALLOWED = frozenset(EVENT_FIELDS)
 _MAX_LEN = 200
+_TOO_DEEP = "not an event: JSON nested too deeply; an event is one flat JSON object"
 # The instants a datetime can show in UTC: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _MIN_EPOCH = -62135596800.0
 _MAX_EPOCH = 253402300799.0
@@ -211,6 +212,10 @@ def _jsonl(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
             raw = json.loads(line)
         except json.JSONDecodeError as exc:
             yield RejectedEvent(number, f"not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except RecursionError:
+            # Python's json gives up on deep nesting this way; an event is one flat object.
+            yield RejectedEvent(number, _TOO_DEEP)
             continue
         yield _numbered(raw, number, "\\u" in line)
 

@@ -106,6 +106,11 @@ def create_app(store: JourneyStore) -> Starlette:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return _error(400, f"the body is not JSON: {exc}")
+        except RecursionError:
+            return _error(
+                400,
+                'the body is JSON nested too deeply; send a JSON array of flat events, or {"events": [...]}',
+            )
         events = data.get("events") if isinstance(data, dict) else data
         if not isinstance(events, list):
             return _error(400, 'expected a JSON array of events, or {"events": [...]}')

@@ -87,3 +87,16 @@ def test_a_timestamp_outside_the_calendar_in_utc_is_rejected_not_stored(
     assert all("outside the years 1 to 9999" in r["reason"] for r in result.rejected)
     found = find_abandoned(store, as_of=datetime(2026, 10, 10, tzinfo=UTC))
     assert [j.journey_id for j in found] == ["j1"]
+
+
+def test_a_line_nested_too_deeply_is_rejected_and_the_rest_stored(
+    store: JourneyStore, tmp_path: Path
+) -> None:
+    """Python's json gives up on deep nesting with a RecursionError: it ended the whole ingestion."""
+    good = '{{"event_id": "{}", "journey_id": "j", "procedure": "marriage-declaration", "type": "started", "ts": "2026-10-05T10:00:00Z"}}\n'
+    path = tmp_path / "e.jsonl"
+    path.write_text(good.format("a") + "[" * 50_000 + "\n" + good.format("b"), encoding="utf-8")
+    result = store.ingest_file(path)
+    assert (result.added, result.rejected_count) == (2, 1)
+    assert result.rejected[0]["line"] == 2
+    assert "nested too deeply" in result.rejected[0]["reason"]

@@ -148,3 +148,12 @@ def test_an_absurdly_long_conversion_window_is_a_400(base_url: str) -> None:
         answer = client.get("/funnel/marriage-declaration", params={"within": "999999999999999d"})
     assert answer.status_code == 400
     assert "longer than ten years" in answer.json()["error"]
+
+
+def test_a_body_nested_too_deeply_is_a_400_not_a_crash(base_url: str) -> None:
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        response = client.post(
+            "/events", content=b"[" * 100_000, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["error"]
