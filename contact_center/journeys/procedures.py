@@ -332,10 +332,12 @@ def _parse_url(raw: object, where: str, fail: Any) -> str:
 
 
 def _parse_labels(raw: object, where: str, fail: Any) -> dict[str, str]:
+    # A label is one line (an e-mail subject carries it): a YAML block scalar (``fr: >``) ends with a
+    # newline, and no mail header may hold one.
     if raw is None:
         return {}
     if isinstance(raw, str):
-        return {"en": raw}
+        return {"en": " ".join(raw.split())}
     if isinstance(raw, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
-        return dict(raw)
+        return {k: " ".join(v.split()) for k, v in raw.items()}
     raise fail(where, "expected a string or a mapping of language to text ({fr: ..., nl: ..., en: ...})")

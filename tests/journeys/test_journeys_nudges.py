@@ -357,3 +357,42 @@ async def test_impossible_nudge_settings_are_refused_before_anything_is_sent(
             store, settings(tmp_path, **{setting: value}), contacts=contacts, mailer=outbox, as_of=at(NOON)
         )
     assert outbox.messages() == []
+
+
+async def test_a_title_written_as_a_yaml_block_still_makes_a_subject(
+    store: JourneyStore,
+    journeys: Journeys,
+    outbox: MaildirMailer,
+    tmp_path: Path,
+    at: Callable[[float], datetime],
+) -> None:
+    """A folded YAML scalar (``fr: >``) ends with a newline, which no e-mail header may hold: the whole
+    nudge run stopped on "Header values may not contain linefeed or carriage return characters"."""
+    from contact_center.journeys import load_procedures
+
+    path = tmp_path / "procedures.yaml"
+    path.write_text(
+        "procedures:\n"
+        "  marriage-declaration:\n"
+        "    title:\n"
+        "      fr: >\n"
+        "        Déclaration\n"
+        "        de mariage\n"
+        "    steps: [identity, civil-status, documents, appointment, payment]\n"
+        "    step_titles:\n"
+        "      documents:\n"
+        "        fr: |\n"
+        "          documents à fournir\n"
+        "    idle_window: 48h\n"
+        "    resume_url: 'https://example.brussels/procedures/marriage/{journey_id}/{step}'\n",
+        encoding="utf-8",
+    )
+    store.register_procedures(load_procedures(path))
+    abandon(journeys, "j1", citizen="c1")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({"c1": Contact("ana@example.org", "fr", True)})
+    report = await run_nudges(store, settings(tmp_path), contacts=contacts, mailer=outbox, as_of=at(NOON))
+    assert [o.outcome for o in report.outcomes] == ["sent"]
+    [message] = outbox.messages()
+    assert message["Subject"] == "Votre démarche « Déclaration de mariage » vous attend"
+    assert "arrêté·e à l'étape « documents à fournir »." in message.get_content()
