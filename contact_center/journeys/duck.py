@@ -147,13 +147,20 @@ _SHAPE = "{" + ", ".join(f'"{name}": "VARCHAR"' for name in EVENT_FIELDS) + "}"
 _TS_PATTERN = r"\d{4}-\d\d-\d\d[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
 # DuckDB's JSON reader takes a trailing comma before the closing brace; Python's ``json`` does not. Inside a
 # JSON string this can only match a comma then a brace: such a line is merely handed to the Python parser.
-_TRAILING_COMMA = r",\s*}"
+# So is a line with an escaped control character (\n, \u0007...; DuckDB refuses them unescaped, but for
+# DEL) which the parser refuses in any value; an escaped backslash before an 'n' is a false alarm, merely
+# handed over too. The second pattern runs only on the rare lines with a backslash: that keeps its cost off
+# the scan.
+_SUSPECT = (
+    r"regexp_matches(raw, ',\s*}') OR (contains(raw, '\') AND regexp_matches(raw, '\\[nrtbf]|\\u00[01]|\\u007[fF]'))"
+    " OR contains(raw, chr(127))"
+)
 _CHECKS = " AND ".join(
     [
         # A control character \x01 cannot appear in valid JSON; read_csv split such a line on it.
         "extra IS NULL",
         "j IS NOT NULL",
-        "NOT trailing_comma",
+        "NOT suspect",
         # Every value a string: not a number, true, null, an object... nor NaN or inf, which DuckDB reads.
         "list_bool_and(list_transform(kinds, lambda k: k = 'VARCHAR'))",
         # As many values as known fields with a value: no unknown field, no key twice (those lines are left
@@ -188,7 +195,7 @@ def stage_jsonl(conn: Connection, path: Path, table: str) -> tuple[int, int]:
         f"""CREATE OR REPLACE TEMP TABLE {table} AS
         SELECT {_COLUMNS}, ok, CASE WHEN ok THEN NULL ELSE raw END AS raw FROM (
             SELECT *, COALESCE({_CHECKS}, false) AS ok FROM (
-                SELECT raw, extra, j, kinds, trailing_comma, j.event_id AS event_id, j.journey_id AS journey_id,
+                SELECT raw, extra, j, kinds, suspect, j.event_id AS event_id, j.journey_id AS journey_id,
                     NULLIF(j.citizen_ref, '') AS citizen_ref, j.procedure AS procedure, NULLIF(j.step, '') AS step,
                     j.type AS type, epoch(TRY_CAST(j.ts AS TIMESTAMPTZ)) AS ts, NULLIF(j.channel, '') AS channel,
                     lower(NULLIF(j.language, '')) AS language
@@ -198,7 +205,7 @@ def stage_jsonl(conn: Connection, path: Path, table: str) -> tuple[int, int]:
                         CASE WHEN starts_with(raw, '{{') THEN TRY(from_json(raw, '{_SHAPE}')) END AS j,
                         -- The JSON type of every top-level value, duplicates included, in one pass.
                         CASE WHEN starts_with(raw, '{{') THEN TRY(json_type(raw, '$.*')) END AS kinds,
-                        regexp_matches(raw, '{_TRAILING_COMMA}') AS trailing_comma
+                        ({_SUSPECT}) AS suspect
                     FROM {lines}
                     WHERE raw IS NOT NULL
                 )

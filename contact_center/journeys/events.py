@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -57,6 +58,7 @@ _REQUIRED_SET = frozenset(_REQUIRED)
 _STEP_REQUIRED = frozenset({"step_viewed", "step_completed"})
 _ALLOWED = frozenset(EVENT_FIELDS)
 _MAX_LEN = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOO_DEEP = "not an event: JSON nested too deeply; an event is one flat JSON object"
 # The instants a datetime can show in UTC: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 _MIN_EPOCH = -62135596800.0
@@ -147,6 +149,13 @@ def parse_event(raw: object) -> JourneyEvent:
             raise ValueError(f"missing {key!r}")
         if len(value) > _MAX_LEN:
             raise ValueError(f"{key!r} is longer than {_MAX_LEN} characters")
+        # isprintable() first: it is quick, and rarely False. A line break in a journey_id would reach
+        # the nudge's mail headers and stop the nudge run.
+        control = None if value.isprintable() else _CONTROL.search(value)
+        if control is not None:
+            raise ValueError(
+                f"{key!r} holds a control character ({control[0]!r}); identifiers and labels are one line of text"
+            )
     if kind not in EVENT_TYPES:
         raise ValueError(f"unknown type {kind!r}; expected one of {', '.join(sorted(EVENT_TYPES))}")
     if step is None and kind in _STEP_REQUIRED:

@@ -75,7 +75,7 @@ NASTY_LINES = [
     _line(event_id="bad-infinity", step="identity").replace('"identity"', "-Infinity", 1),  # rejected
     _line(event_id="bad-lowercase-nan", channel="web").replace('"web"', "nan", 1),  # rejected
     _line(event_id="bad-spaced-trailing-comma")[:-1] + ",\t }",  # rejected
-    _line(event_id="ok-nul-escape", channel="a\u0000b"),  # stored with the NUL character
+    _line(event_id="bad-nul-escape", channel="a\u0000b"),  # rejected: a control character
     _line(event_id="ok-surrogate-pair", channel="\U0001f600"),  # stored as one character
     # Python's json decodes it, but it is not text: rejected instead of failing the whole file.
     _line(event_id="bad-lone-surrogate").replace('"web"', '"\\ud800"', 1),

@@ -100,3 +100,27 @@ def test_a_line_nested_too_deeply_is_rejected_and_the_rest_stored(
     assert (result.added, result.rejected_count) == (2, 1)
     assert result.rejected[0]["line"] == 2
     assert "nested too deeply" in result.rejected[0]["reason"]
+
+
+def test_an_identifier_with_a_control_character_is_rejected(store: JourneyStore, tmp_path: Path) -> None:
+    """A journey_id holding a line break was stored; every later nudge run then stopped on it with
+    "Header values may not contain linefeed or carriage return characters", nudging nobody."""
+    line = '{{"event_id": "{}", "journey_id": "{}", "procedure": "marriage-declaration", "type": "started", "ts": "2026-10-05T10:00:00Z"}}\n'
+    jsonl = tmp_path / "e.jsonl"
+    jsonl.write_text(
+        line.format("a", "j1") + line.format("b", "j2\\nX") + line.format("c", "j3\\u0007"), encoding="utf-8"
+    )
+    result = store.ingest_file(jsonl)
+    assert (result.added, result.rejected_count) == (1, 2)
+    assert [r["line"] for r in result.rejected] == [2, 3]
+    assert "'journey_id' holds a control character" in result.rejected[0]["reason"]
+
+    csv_file = tmp_path / "e.csv"
+    csv_file.write_text(
+        'event_id,journey_id,procedure,type,ts\nd,"j4\nY",marriage-declaration,started,2026-10-05T10:00:00Z\n'
+        "e,j5,marriage-declaration,started,2026-10-05T10:00:00Z\n",
+        encoding="utf-8",
+    )
+    result = store.ingest_file(csv_file)
+    assert (result.added, result.rejected_count) == (1, 1)
+    assert "'journey_id' holds a control character" in result.rejected[0]["reason"]
