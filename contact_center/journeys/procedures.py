@@ -194,6 +194,10 @@ def load_procedures(path: str | Path) -> ProcedureCatalog:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProceduresFileError(f"{p}: cannot read the procedures file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ProceduresFileError(
+            f"{p}: not UTF-8 text (byte {exc.start + 1}: {exc.reason}); save the file as UTF-8"
+        ) from exc
     try:
         # YAML keeps the last of two equal keys without a word: a procedure block copied and not
         # renamed would replace the first one. Refuse duplicates, with both lines.

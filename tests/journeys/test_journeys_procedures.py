@@ -189,3 +189,15 @@ def test_an_idle_window_of_centuries_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ProceduresFileError, match=r"procedures\.p\.idle_window: .*longer than ten years"):
         load_procedures(path)
+
+
+def test_a_procedures_file_that_is_not_utf8_is_named_in_the_error(tmp_path: Path) -> None:
+    path = tmp_path / "procedures.yaml"
+    path.write_bytes(
+        "procedures:\n  p:\n    title: Déclaration\n    steps: [a]\n    idle_window: 1h\n"
+        "    resume_url: 'https://x/{journey_id}'\n".encode("cp1252")
+    )
+    with pytest.raises(
+        ProceduresFileError, match=r"procedures\.yaml: not UTF-8 text .*save the file as UTF-8"
+    ):
+        load_procedures(path)
