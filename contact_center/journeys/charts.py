@@ -29,11 +29,13 @@ def _duration(seconds: float | None) -> str:
 
 
 def _table(title: str, group: FunnelGroup) -> RenderableType:
+    from rich.markup import escape
     from rich.table import Table
 
     rate = "-" if group.completion_rate is None else f"{group.completion_rate:.1%}"
     table = Table(
-        title=title,
+        # Rich reads "[...]" as markup; a channel or language comes from the events as written.
+        title=escape(title),
         caption=(
             f"{group.journeys} journeys · completion rate {rate} (ineligible counts as done) · "
             f"{group.cancelled} cancelled · median to complete {_duration(group.median_seconds_to_complete)}, "
@@ -58,7 +60,7 @@ def _table(title: str, group: FunnelGroup) -> RenderableType:
         lost = round(_BAR * s.reached / top) - done
         bar = f"[green]{'█' * done}[/][red]{'░' * lost}[/]"
         table.add_row(
-            s.step,
+            escape(s.step),
             str(s.reached),
             bar,
             str(s.completed),

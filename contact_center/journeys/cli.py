@@ -304,6 +304,7 @@ def abandoned(
             _print_json([j.to_dict(with_citizen_ref=False) for j in found])
             return
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from contact_center.journeys.charts import _duration
@@ -313,8 +314,12 @@ def abandoned(
             table.add_column(column)
         for j in found:
             help_text = "; ".join(f"{c.title} › {c.section}" if c.section else c.title for c in j.help) or "-"
+            # Escaped: rich reads "[...]" in a journey id or a help title as markup.
             table.add_row(
-                j.journey_id, j.procedure, j.step, _duration(j.idle_seconds), j.language or "-", help_text
+                *map(escape, (j.journey_id, j.procedure, j.step)),
+                _duration(j.idle_seconds),
+                escape(j.language or "-"),
+                escape(help_text),
             )
         Console().print(table)
 

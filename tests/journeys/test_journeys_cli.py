@@ -176,3 +176,25 @@ def test_an_absurdly_long_conversion_window_is_a_clear_error(env: Path, procedur
     assert code == 2
     assert "--within" in output and "longer than ten years" in output
     assert "Traceback" not in output
+
+
+def test_square_brackets_in_the_data_are_shown_not_read_as_styles(
+    env: Path, procedures_file: Path, journeys: Journeys, tmp_path: Path
+) -> None:
+    """The tables are drawn with rich, whose markup reads "[/...]" as a closing tag: a channel or a
+    journey id holding one stopped `funnel --by channel` and `abandoned` with a MarkupError."""
+    invoke("procedures", str(procedures_file))
+    journeys.through("j[/]1", ["identity", "civil-status"], channel="kiosk[/]", language="en")
+    code, _, _ = invoke("ingest", str(journeys.write_jsonl(tmp_path / "events.jsonl")))
+    assert code == 0
+
+    code, out, output = invoke(
+        "funnel", "marriage-declaration", "--by", "channel", "--as-of", "2026-10-10T12:00"
+    )
+    assert code == 0, output
+    assert "channel = kiosk[/]" in out
+
+    code, out, output = invoke("abandoned", "--as-of", "2026-10-10T12:00")
+    assert code == 0, output
+    assert "j[/]1" in out
+
