@@ -112,8 +112,14 @@ def save_funnel_chart(funnel: Funnel, path: str | Path) -> Path:
         ax.legend(loc="lower right")
         ax.margins(x=0.25)
         fig.tight_layout()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, format=fmt)
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            fig.savefig(out, format=fmt)
+        except OSError as exc:
+            raise JourneyError(
+                f"cannot write the chart to {out}: {exc.strerror or exc}; give a .png or .svg file name "
+                "in a directory you can write to"
+            ) from exc
     finally:
         plt.close(fig)
     return out

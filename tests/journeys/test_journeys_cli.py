@@ -198,3 +198,15 @@ def test_square_brackets_in_the_data_are_shown_not_read_as_styles(
     assert code == 0, output
     assert "j[/]1" in out
 
+
+def test_a_chart_path_that_cannot_be_written_is_a_clear_error(
+    env: Path, procedures_file: Path, tmp_path: Path
+) -> None:
+    invoke("procedures", str(procedures_file))
+    not_a_dir = tmp_path / "notes.txt"
+    not_a_dir.write_text("", encoding="utf-8")
+    (tmp_path / "taken.png").mkdir()
+    for chart in (not_a_dir / "funnel.png", tmp_path / "taken.png"):
+        code, _, output = invoke("funnel", "marriage-declaration", "--chart", str(chart))
+        assert code == 2, output
+        assert f"cannot write the chart to {chart}" in output
