@@ -565,9 +565,15 @@ class JourneyStore:
         try:
             return self._ingest_jsonl_in_duckdb(p)
         except SQLAlchemyError as exc:
-            if "Invalid unicode" not in str(exc) and "UTF" not in str(exc):
+            message = str(exc)
+            if (
+                "Invalid unicode" not in message
+                and "UTF" not in message
+                and "Maximum line size" not in message
+            ):
                 raise
-            # Not UTF-8: the Python reader gives the message (and the line numbers) users know.
+            # Not UTF-8, or a line longer than DuckDB reads (2 MB: a JSON array written on one line): nothing
+            # was stored, and the Python reader gives the message (and the line numbers) users know.
             return self.ingest(read_events(p, chosen))
 
     def _ingest_jsonl_in_duckdb(self, path: Path) -> IngestResult:

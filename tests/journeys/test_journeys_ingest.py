@@ -124,3 +124,26 @@ def test_an_identifier_with_a_control_character_is_rejected(store: JourneyStore,
     result = store.ingest_file(csv_file)
     assert (result.added, result.rejected_count) == (1, 1)
     assert "'journey_id' holds a control character" in result.rejected[0]["reason"]
+
+
+def test_a_line_longer_than_the_engine_reads_is_rejected_and_the_rest_stored(
+    store: JourneyStore, tmp_path: Path
+) -> None:
+    """A JSON array written as one 3 MB line (an export, not JSON Lines): DuckDB's reader stops at 2 MB a
+    line, and the whole ingestion ended in an InvalidInputException traceback with nothing stored."""
+    import json
+
+    event = {"procedure": "marriage-declaration", "type": "started", "ts": "2026-10-05T10:00:00Z"}
+    array = [
+        {**event, "event_id": f"a{i}", "journey_id": f"j{i}", "channel": "web" * 50} for i in range(15_000)
+    ]
+    path = tmp_path / "e.jsonl"
+    path.write_text(
+        json.dumps(array) + "\n" + json.dumps({**event, "event_id": "b", "journey_id": "jb"}) + "\n",
+        encoding="utf-8",
+    )
+    assert path.stat().st_size > 2_500_000
+    result = store.ingest_file(path)
+    assert (result.read, result.added, result.rejected_count) == (2, 1, 1)
+    assert result.rejected[0]["line"] == 1
+    assert "expected a JSON object, got list" in result.rejected[0]["reason"]
