@@ -76,10 +76,13 @@ class HelpFinder:
         key = (procedure, step, language)
         if key in self._cache:
             return self._cache[key]
-        found: tuple[str | None, list[Hit]] = (language, [])
+        # The knowledge base and the titles know languages, not regions: nl-BE (or nl_BE) is nl, as in
+        # the nudge's own choice of language.
+        primary = language.strip().lower().replace("_", "-").split("-")[0] or None if language else None
+        found: tuple[str | None, list[Hit]] = (primary, [])
         proc = self._catalog.get(procedure)
         if self._search is not None and proc is not None:
-            for lang in dict.fromkeys([language, *self._fallback]):
+            for lang in dict.fromkeys([primary, *self._fallback]):
                 query = f"{proc.title(lang)} {proc.step_title(step, lang)}"
                 try:
                     hits = self._search.search(query, k=self._k, language=lang, topic=proc.topic)

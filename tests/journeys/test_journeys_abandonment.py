@@ -55,3 +55,16 @@ def test_journey_state_sees_events_after_detection(
     store.ingest(journeys.parsed())
     assert journey_state(store, "marriage-declaration", "j1") == (True, at(4000).timestamp())
     assert journey_state(store, "marriage-declaration", "nope") is None
+
+
+def test_help_for_a_language_with_a_region_is_in_that_language(
+    store: JourneyStore, journeys: Journeys, kb: TinyKnowledgeBase, at: Callable[[float], datetime]
+) -> None:
+    """A journey in en-GB got the French help of the fallback chain in the abandoned list, while its
+    nudge (which drops the region) carried the English one."""
+    journeys.through("j1", ["identity", "civil-status"], language="en-GB")
+    store.ingest(journeys.parsed())
+    finder = HelpFinder(kb, store.catalog())
+    [found] = find_abandoned(store, as_of=at(3 * 24 * 60), help_finder=finder)
+    assert [c.doc_id for c in found.help] == ["marriage-declaration-en"]
+    assert ("Marriage declaration documents to bring", "en", "etat-civil") in kb.queries
