@@ -30,6 +30,16 @@ if TYPE_CHECKING:
 
 __all__ = ["CampaignContactLookup", "Contact", "ContactLookup", "FileContactLookup", "MappingContactLookup"]
 
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader without numbers and dates: a citizen_ref such as 00012345 is text, not 5349."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if not tag.endswith((":int", ":float", ":timestamp"))]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
 _TRUE = {"true", "yes", "y", "1", "oui", "ja"}
 _FALSE = {"false", "no", "n", "0", "non", "nee", ""}
 _FIELDS = ("citizen_ref", "email", "language", "consent")
@@ -120,7 +130,7 @@ class FileContactLookup(MappingContactLookup):
                 contacts[ref] = contact
         else:
             try:
-                data = yaml.safe_load(content)
+                data = yaml.load(content, Loader=_Loader)
             except yaml.YAMLError as exc:
                 raise ContactsFileError(f"{p}: not valid YAML: {exc}") from exc
             if not isinstance(data, dict) or not isinstance(data.get("contacts"), dict):

@@ -71,3 +71,21 @@ def test_campaign_contacts_are_found_by_citizen_ref_and_keep_their_suppressions(
     assert lookup.lookup("c5") is None and lookup.ambiguous == {"c5"}
     assert len(lookup) == 3
     engine.dispose()
+
+
+def test_a_numeric_citizen_ref_in_yaml_is_kept_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 reads 00012345 as the octal number 5349 (and 1_000 as 1000): the contact was stored
+    under another reference, and the citizen silently got no nudge ("no contact for this citizen")."""
+    path = tmp_path / "contacts.yaml"
+    path.write_text(
+        "contacts:\n"
+        "  00012345: {email: ana@example.org, language: fr, consent: true}\n"
+        "  1_000: {email: bob@example.org, consent: yes}\n"
+        "  2026-10-05: {email: eve@example.org, consent: no}\n",
+        encoding="utf-8",
+    )
+    lookup = FileContactLookup(path)
+    assert lookup.lookup("00012345") == Contact("ana@example.org", "fr", True)
+    assert lookup.lookup("1_000") == Contact("bob@example.org", None, True)
+    assert lookup.lookup("2026-10-05") == Contact("eve@example.org", None, False)
+
