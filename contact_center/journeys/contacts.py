@@ -118,7 +118,11 @@ class FileContactLookup(MappingContactLookup):
             raise ContactsFileError(f"{p}: cannot read the contacts file: {exc}") from exc
         contacts: dict[str, Contact] = {}
         if p.suffix.lower() == ".csv":
-            reader = csv.DictReader(content.splitlines())
+            lines = content.splitlines()
+            # Excel in French or Dutch writes "CSV" with ';' between the fields.
+            first = next(csv.reader(lines[:1]), [])
+            semicolons = len(first) == 1 and "citizen_ref" in next(csv.reader(lines[:1], delimiter=";"), [])
+            reader = csv.DictReader(lines, delimiter=";" if semicolons else ",")
             header = reader.fieldnames or []
             for required in ("citizen_ref", "email", "consent"):
                 if required not in header:

@@ -89,3 +89,14 @@ def test_a_numeric_citizen_ref_in_yaml_is_kept_as_written(tmp_path: Path) -> Non
     assert lookup.lookup("1_000") == Contact("bob@example.org", None, True)
     assert lookup.lookup("2026-10-05") == Contact("eve@example.org", None, False)
 
+
+def test_a_contacts_csv_saved_by_a_belgian_excel_with_semicolons_is_read(tmp_path: Path) -> None:
+    # Excel in French or Dutch separates "CSV" fields with ';': the file was refused whole.
+    path = tmp_path / "contacts.csv"
+    path.write_text(
+        "citizen_ref;email;language;consent\r\nc1;ana@example.org;nl;ja\r\nc2;bob@example.org;fr;non\r\n",
+        encoding="utf-8-sig",
+    )
+    lookup = FileContactLookup(path)
+    assert lookup.lookup("c1") == Contact("ana@example.org", "nl", True)
+    assert lookup.lookup("c2") == Contact("bob@example.org", "fr", False)
