@@ -446,6 +446,10 @@ def uplift(
             data = [r.model_dump() for r in results]
             _print_json(data[0] if procedure else data)
             return
+        if not results:
+            typer.echo(
+                "no procedures registered yet: load them with `contact-center journeys procedures FILE`"
+            )
         for r in results:
             typer.echo(
                 f"{r.procedure}: nudged {r.nudged.completed}/{r.nudged.journeys} ({rate(r.nudged)}), "

@@ -210,3 +210,10 @@ def test_a_chart_path_that_cannot_be_written_is_a_clear_error(
         code, _, output = invoke("funnel", "marriage-declaration", "--chart", str(chart))
         assert code == 2, output
         assert f"cannot write the chart to {chart}" in output
+
+
+def test_uplift_without_registered_procedures_says_so(env: Path) -> None:
+    """It printed nothing at all, as if the command had not run."""
+    code, out, _ = invoke("uplift")
+    assert code == 0
+    assert "no procedures registered yet" in out and "journeys procedures FILE" in out
