@@ -311,7 +311,8 @@ def _compute_funnels(
     steps = {slug: catalog.require(slug).steps for slug in slugs}
     if by not in _GROUP_EXPR:
         raise ValueError(f"cannot break a funnel down by {by!r}; use channel or language")
-    as_of_epoch = _epoch(as_of) or time.time()
+    as_of_epoch = time.time() if as_of is None else _epoch(as_of)
+    assert as_of_epoch is not None
     t0, t1 = _epoch(start), _epoch(end)
     if t0 is not None and t1 is not None and t1 <= t0:
         raise ValueError("the end of the period must come after its start")
@@ -363,7 +364,8 @@ def _compute_funnels(
             procedure=slug,
             start=start,
             end=end,
-            as_of=datetime.fromtimestamp(as_of_epoch).astimezone(),
+            # As given: a late offset (9999-12-31 at -05:00) is a valid instant with no local-time form.
+            as_of=as_of if as_of is not None else datetime.fromtimestamp(as_of_epoch).astimezone(),
             by=by,
             within_seconds=within_seconds,
             groups=groups.get(slug, {}),

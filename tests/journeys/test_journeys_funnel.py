@@ -205,3 +205,18 @@ def test_a_conversion_window_counts_only_what_happens_within_it(
     }
     with pytest.raises(ValueError, match="longer than zero"):
         compute_funnel(store, "marriage-declaration", within=timedelta(0))
+
+
+def test_a_report_time_at_the_edges_of_the_calendar(store: JourneyStore, journeys: Journeys) -> None:
+    """An --as-of of 9999-12-31 at -05:00 (year 10000 in UTC) failed with "year 10000 is out of range",
+    and one at the epoch itself (0 seconds) was taken as "now"."""
+    from datetime import UTC, timezone
+
+    journeys.through("j1", ["identity"])
+    store.ingest(journeys.parsed())
+    late = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5)))
+    funnel = compute_funnel(store, "marriage-declaration", as_of=late)
+    assert funnel.as_of == late and funnel.journeys == 1
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    funnel = compute_funnel(store, "marriage-declaration", as_of=epoch)
+    assert funnel.as_of == epoch and funnel.journeys == 0
