@@ -106,7 +106,7 @@ def parse_event(raw: object) -> JourneyEvent:
     'started'
     """
     if not isinstance(raw, dict):
-        raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
+        raise ValueError(f"expected a JSON object, got {_json_kind(raw)}")
     if not _ALLOWED.issuperset(raw):
         key = next(k for k in raw if k not in _ALLOWED)
         raise ValueError(
@@ -186,6 +186,17 @@ def parse_event(raw: object) -> JourneyEvent:
         channel,
         language.lower() if language else None,
     )
+
+
+def _json_kind(value: object) -> str:
+    """What a decoded JSON value was, in the producer's terms (not Python's NoneType or list)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else type(value).__name__
 
 
 def check_unicode(raw: object) -> None:

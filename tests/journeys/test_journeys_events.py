@@ -6,6 +6,7 @@ import pytest
 
 from contact_center.errors import EventValidationError
 from contact_center.journeys import JourneyEvent, RejectedEvent, parse_event, read_events
+from contact_center.journeys.events import read_events_from_lines
 from tests.journeys.journeys_helpers import GOOD_EVENT
 
 GOOD = {**GOOD_EVENT, "language": "FR"}
@@ -125,3 +126,14 @@ def test_a_csv_header_naming_a_column_twice_is_refused_whole(tmp_path: Path) -> 
     )
     with pytest.raises(EventValidationError, match="line 1: the CSV header names the column 'ts' twice"):
         list(read_events(path))
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [("null", "null"), ("[1, 2]", "an array"), ('"e1"', "a string"), ("3.5", "a number"), ("true", "true")],
+)
+def test_a_line_that_is_not_an_object_is_named_in_json_terms(line: str, kind: str) -> None:
+    # The producer writes JSON: "got NoneType" or "got list" is Python talk.
+    [rejected] = list(read_events_from_lines([line]))
+    assert isinstance(rejected, RejectedEvent)
+    assert rejected.reason == f"expected a JSON object, got {kind}"

@@ -146,4 +146,4 @@ def test_a_line_longer_than_the_engine_reads_is_rejected_and_the_rest_stored(
     result = store.ingest_file(path)
     assert (result.read, result.added, result.rejected_count) == (2, 1, 1)
     assert result.rejected[0]["line"] == 1
-    assert "expected a JSON object, got list" in result.rejected[0]["reason"]
+    assert "expected a JSON object, got an array" in result.rejected[0]["reason"]
