@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from email import message_from_bytes
+from email import message_from_bytes, message_from_string
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -328,7 +328,15 @@ class Campaigns:
             raise NotFoundError(f"no contact {address!r}; import it first with 'campaigns contacts import'")
         built = self._message(row, found, self._plan(row, self._templates(row), found, language))
         # Re-parsed with the modern policy so callers get get_body()/get_content() and decoded headers.
-        parsed = message_from_bytes(built.as_bytes(), policy=email.policy.default)
+        wire = built.as_bytes()
+        head = wire.replace(b"\r\n", b"\n").partition(b"\n\n")[0]
+        # An address with a non-ASCII local part is UTF-8 in the headers (RFC 6532): parsed as text,
+        # or it would read back as surrogate escapes.
+        parsed = (
+            message_from_bytes(wire, policy=email.policy.default)
+            if head.isascii()
+            else message_from_string(wire.decode("utf-8"), policy=email.policy.default)
+        )
         assert isinstance(parsed, EmailMessage)
         return parsed
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email
 import email.policy
 import hashlib
@@ -31,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import idna
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -317,7 +319,22 @@ _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _ESCAPES = re.compile(r'[\\"]')
 
 
+def _wire_address(address: str) -> str:
+    """An address as it goes in a header: an internationalised domain in its ASCII (IDNA) form.
+
+    A non-ASCII local part has no ASCII form; it stays as it is (RFC 6532, sent with SMTPUTF8).
+    """
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    if at and not domain.isascii():
+        with contextlib.suppress(idna.IDNAError):  # left as it is: the relay's reply then says why
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+    return f"{local}@{domain}" if at else address
+
+
 def _mailbox(display: str, address: str) -> str:
+    address = _wire_address(address)
     # A name holding a line break (a quoted CSV field can) must not start a header of its own.
     if not display.isprintable():
         display = " ".join("".join(c if c.isprintable() else " " for c in display).split())
@@ -441,8 +458,9 @@ def wire_message(
     if list_unsubscribe:
         headers.append("List-Unsubscribe: " + ", ".join(f"<{u}>" for u in list_unsubscribe))
     headers.append(_trailing_headers(bool(list_unsubscribe), campaign, rendered.languages))
+    # UTF-8 only for an address whose local part is not ASCII (RFC 6532); every other header is ASCII.
     if rendered.html is None:
-        return ("\r\n".join(headers) + "\r\n").encode("ascii") + _body(rendered.text, b"plain")
+        return ("\r\n".join(headers) + "\r\n").encode("utf-8") + _body(rendered.text, b"plain")
     # A counter makes a cheap boundary (os.urandom, behind the stdlib's random boundaries, was a
     # measurable cost per message); bodies are no longer base64, so one whose text happens to hold
     # the prefix gets a random boundary instead, absent from both parts.
@@ -455,7 +473,7 @@ def wire_message(
     delimiter = f"--{boundary}\r\n".encode("ascii")
     return b"".join(
         (
-            ("\r\n".join(headers) + "\r\n\r\n").encode("ascii"),
+            ("\r\n".join(headers) + "\r\n\r\n").encode("utf-8"),
             delimiter,
             _body(rendered.text, b"plain"),
             b"\r\n",

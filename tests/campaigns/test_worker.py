@@ -437,3 +437,28 @@ async def test_a_new_rate_given_while_paused_is_obeyed_by_the_running_worker(
     elapsed = time.monotonic() - started
     assert first + second == 60
     assert elapsed >= (second - 1) / 20 - 0.2, f"{second} messages in {elapsed:.2f} s at 20/s"
+
+
+async def test_internationalised_addresses_are_sent_and_do_not_stop_the_run(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # The import accepts these (email-validator allows SMTPUTF8 addresses); one of them used to end the
+    # whole run, and preview, with "'ascii' codec can't encode character".
+    populated(
+        [
+            resident(1, email="josé@example.org", first_name="José"),
+            resident(2, email="bob@exämple.be"),
+            resident(3),
+        ]
+    )
+    _schedule(service, templates_dir)
+    preview = service.preview("renewal", "josé@example.org")
+    assert preview["To"].addresses[0].addr_spec == "josé@example.org"
+    outbox = MaildirMailer(tmp_path / "outbox")
+    report = await service.run(mailer=outbox)
+    assert report.sent == 3 and report.failed == 0
+    heads = b"".join(
+        f.read_bytes().partition(b"\n\n")[0] for f in (tmp_path / "outbox").rglob("*") if f.is_file()
+    )
+    assert " <josé@example.org>\n".encode() in heads
+    assert b"To: First2 Last2 <bob@xn--exmple-cua.be>" in heads
