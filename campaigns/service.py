@@ -242,6 +242,12 @@ class Campaigns:
         The templates are copied into the database, so later edits of the files do not change a
         scheduled campaign; run ``create --replace`` to pick them up before scheduling.
         """
+        if not name.strip() or not name.isprintable():
+            # The name goes in each message's X-Campaign header, where a line break starts a new header.
+            raise CampaignError(
+                f"campaign name {name!r} is empty or holds a line break or control character; "
+                "give a one-line name such as 'renewal-2026-12'"
+            )
         self.parse_segment(segment)
         template_set = load_templates(templates)
         policy: LanguagePolicy = language_policy or self.settings.campaigns.language_policy

@@ -262,3 +262,19 @@ def test_a_template_file_that_is_not_utf8_is_named(templates_dir: Path) -> None:
     (templates_dir / "fr.txt").write_bytes("Votre titre de séjour expire.\n".encode("cp1252"))
     with pytest.raises(TemplateRenderError, match=r"fr\.txt, line 1 is not UTF-8.*save it as UTF-8"):
         load_templates(templates_dir)
+
+
+def test_a_campaign_name_with_a_line_break_is_refused_before_it_reaches_a_header(
+    service: Campaigns, templates_dir: Path
+) -> None:
+    # The name goes in every message's X-Campaign header: a line break there started a header of its own.
+    from contact_center.errors import CampaignError
+
+    with pytest.raises(CampaignError, match="line break or control character"):
+        service.create(
+            "renewal\nBcc: everyone@example.org",
+            segment="consent = true",
+            templates=templates_dir,
+            from_addr="etrangers@example.brussels",
+        )
+    assert service.list_campaigns() == []
