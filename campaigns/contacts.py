@@ -305,6 +305,13 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
                 f"{path}: no 'email' column in the header {header!r}. The first row must name the columns "
                 "(email, first_name, last_name, language, nationality, permit_type, permit_expires, postcode, consent, ...)."
             )
+        twice = next((h for i, h in enumerate(header) if h and h in header[:i]), None)
+        if twice is not None:
+            # Read as a dict, the last of the two cells silently won.
+            raise ContactImportError(
+                f"{path}: line {end}: the column {twice!r} appears twice in the header; nothing was "
+                "imported. Rename or remove one of them."
+            )
         pending: dict[str, dict[str, Any]] = {}
         try:
             for cells in reader:

@@ -190,3 +190,14 @@ def test_a_file_with_fewer_columns_updates_only_those_columns(service: Campaigns
         "1000",
     )
     assert after.attributes == {"district": "centre", "dossier": "D1", "office": "Ixelles"}
+
+
+def test_a_header_naming_a_column_twice_is_refused_and_nothing_imported(
+    service: Campaigns, tmp_path: Path
+) -> None:
+    # Two 'language' columns (a pasted block): the second cell silently won and overwrote the first.
+    path = tmp_path / "twice.csv"
+    path.write_text("email,language,consent,Language\na@example.org,fr,yes,nl\n", encoding="utf-8")
+    with pytest.raises(ContactImportError, match="line 1: the column 'language' appears twice"):
+        service.import_contacts(path)
+    assert list(iter_contacts(service.engine)) == []
