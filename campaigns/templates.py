@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import idna
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError
+from jinja2 import StrictUndefined, Template, TemplateError, TemplateRuntimeError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from campaigns.contacts import CORE_FIELDS, Contact
@@ -181,6 +181,19 @@ class TemplateSet:
         Raises :class:`jinja2.TemplateError` (``UndefinedError`` for a missing variable); callers that
         check a whole segment collect these per contact.
         """
+        try:
+            return self._render(contact, languages, extra)
+        except TemplateError:
+            raise
+        except Exception as exc:
+            # A template's own code failing on one contact's values ({{ 100 // (district|int) }} with a
+            # district that is not a number): a render problem of that contact like a missing variable,
+            # not a traceback that stops a check or a whole send.
+            raise TemplateRuntimeError(f"{type(exc).__name__}: {exc}") from exc
+
+    def _render(
+        self, contact: Contact, languages: Sequence[str], extra: Mapping[str, Any]
+    ) -> RenderedMessage:
         context = template_context(contact, extra)
         subjects: list[str] = []
         texts: list[str] = []

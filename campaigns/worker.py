@@ -519,6 +519,9 @@ class Worker:
                             jobs.append(self._prepare(c, templates, sender, row))
                         except TemplateError as exc:
                             fail(row, f"template error: {exc}")
+                        except Exception as exc:
+                            # One contact's message that cannot be built fails that row, not the run.
+                            fail(row, f"could not build the message: {type(exc).__name__}: {exc}")
                         # One message per turn of the loop: SMTP replies that arrived meanwhile
                         # are answered before the next render, not after a whole group. Measured in
                         # paired slices, 8 renders per turn lost 5-8 points of throughput on either loop.

@@ -278,3 +278,19 @@ def test_a_campaign_name_with_a_line_break_is_refused_before_it_reaches_a_header
             from_addr="etrangers@example.brussels",
         )
     assert service.list_campaigns() == []
+
+
+def test_a_template_failing_on_a_contacts_value_is_a_render_problem_not_a_traceback(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None]
+) -> None:
+    # Template code that works for most contacts and fails on one value (not a Jinja error): it used to
+    # end check and schedule with a ZeroDivisionError traceback.
+    (templates_dir / "fr.txt").write_text("Bonjour, part {{ 100 // (district|int) }}\n", encoding="utf-8")
+    populated([resident(1, district="5"), resident(2, district="centre"), resident(3, district="4")])
+    _create(service, templates_dir)
+    problems = service.check("renewal")
+    assert len(problems) == 1
+    assert "ZeroDivisionError" in problems[0].error and problems[0].contacts == ["resident2@example.org"]
+    with pytest.raises(TemplateRenderError) as info:
+        service.schedule("renewal")
+    assert "resident2@example.org" in str(info.value)

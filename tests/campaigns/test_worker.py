@@ -462,3 +462,25 @@ async def test_internationalised_addresses_are_sent_and_do_not_stop_the_run(
     )
     assert " <josé@example.org>\n".encode() in heads
     assert b"To: First2 Last2 <bob@xn--exmple-cua.be>" in heads
+
+
+async def test_a_contact_whose_message_fails_after_scheduling_fails_alone(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # Every message renders when the campaign is scheduled; a re-import then gives one contact a value the
+    # template cannot use. That row fails with the reason; the others are sent (the run used to stop).
+    for lang in ("fr", "nl"):
+        (templates_dir / f"{lang}.txt").write_text("Part {{ 100 // (district|int) }}\n", encoding="utf-8")
+    populated([resident(i, district="5") for i in range(1, 6)])
+    _schedule(service, templates_dir)
+    populated([resident(3, district="centre")])
+    outbox = MaildirMailer(tmp_path / "outbox")
+    report = await service.run(mailer=outbox)
+    assert report.sent == 4 and report.failed == 1
+    assert "resident3@example.org" not in {m["To"].addresses[0].addr_spec for m in outbox.messages()}
+    out = io.StringIO()
+    service.export("renewal", out)
+    row = next(
+        r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["email"] == "resident3@example.org"
+    )
+    assert row["state"] == "failed" and "ZeroDivisionError" in row["reply"]
