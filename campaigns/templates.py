@@ -49,6 +49,7 @@ __all__ = [
     "message_from_wire",
     "message_id_for",
     "plan_languages",
+    "wire_address",
     "wire_message",
 ]
 
@@ -332,8 +333,8 @@ _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _ESCAPES = re.compile(r'[\\"]')
 
 
-def _wire_address(address: str) -> str:
-    """An address as it goes in a header: an internationalised domain in its ASCII (IDNA) form.
+def wire_address(address: str) -> str:
+    """An address as it goes in a header or the SMTP envelope: an internationalised domain in its ASCII (IDNA) form.
 
     A non-ASCII local part has no ASCII form; it stays as it is (RFC 6532, sent with SMTPUTF8).
     """
@@ -347,7 +348,7 @@ def _wire_address(address: str) -> str:
 
 
 def _mailbox(display: str, address: str) -> str:
-    address = _wire_address(address)
+    address = wire_address(address)
     # A name holding a line break (a quoted CSV field can) must not start a header of its own.
     if not display.isprintable():
         display = " ".join("".join(c if c.isprintable() else " " for c in display).split())

@@ -36,7 +36,7 @@ from campaigns.ledger import ClaimedRow, ClaimedTuple, LedgerBusy, Outcome, Send
 from campaigns.ratelimit import AdaptiveRateLimiter, backoff_delay
 from campaigns.schedule import SendWindow
 from campaigns.tables import campaigns as campaigns_table
-from campaigns.templates import TemplateSet, message_from_wire, wire_message
+from campaigns.templates import TemplateSet, message_from_wire, wire_address, wire_message
 from campaigns.unsubscribe import make_token, unsubscribe_links
 from channels.mailer import TEMPORARY_CODES, Mailer, SendResult, WireMailer, WireMessage
 
@@ -394,7 +394,9 @@ class Worker:
             list_unsubscribe=(https, mailto),
             campaign=c.name,
         )
-        return _Job(row, WireMessage(sender, (row.email,), data, row.message_id))
+        # The envelope takes the domain in its ASCII form too: a relay without SMTPUTF8 then accepts
+        # bob@exämple.be (only a non-ASCII local part still needs SMTPUTF8).
+        return _Job(row, WireMessage(sender, (wire_address(row.email),), data, row.message_id))
 
     def _classify(
         self, row: ClaimedRow, result: SendResult, limiter: AdaptiveRateLimiter
@@ -434,7 +436,7 @@ class Worker:
     async def _send_campaign(self, c: _Campaign, report: RunReport) -> int:
         cfg = self.settings.campaigns
         templates = TemplateSet(c.templates)
-        sender = parseaddr(c.from_addr)[1] or c.from_addr
+        sender = wire_address(parseaddr(c.from_addr)[1] or c.from_addr)
         rate = c.rate if c.rate is not None else cfg.rate_per_second
         target = rate if rate > 0 else None
         limiter = self.limiters.get(c.name)

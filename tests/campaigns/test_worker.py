@@ -484,3 +484,25 @@ async def test_a_contact_whose_message_fails_after_scheduling_fails_alone(
         r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["email"] == "resident3@example.org"
     )
     assert row["state"] == "failed" and "ZeroDivisionError" in row["reply"]
+
+
+async def test_an_internationalised_domain_reaches_a_relay_without_smtputf8(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # Many relays do not offer SMTPUTF8: the envelope must carry the domain in its ASCII form, or the row
+    # fails with 553 although the headers were already right.
+    peer = peer_module.SMTPPeer(peer_module.RecordingHandler(), enable_SMTPUTF8=False)
+    peer.start()
+    try:
+        service = Campaigns(smtp_settings(tmp_path / "data", peer.port))
+        rows = [resident(1, email="bob@exämple.be"), resident(2)]
+        assert not service.import_contacts(write_csv(tmp_path / "r.csv", rows)).errors
+        _schedule(service, templates_dir)
+        report = await service.run()
+    finally:
+        peer.stop()
+    assert report.sent == 2 and report.failed == 0
+    assert sorted(m["To"].addresses[0].addr_spec for m in peer.handler.messages) == [
+        "bob@xn--exmple-cua.be",
+        "resident2@example.org",
+    ]
