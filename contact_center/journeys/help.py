@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from contact_center.errors import ContactCenterError
+from contact_center.journeys.messages import primary_language
 from contact_center.journeys.procedures import ProcedureCatalog
 from contact_center.models import Citation, Hit
 
@@ -78,7 +79,7 @@ class HelpFinder:
             return self._cache[key]
         # The knowledge base and the titles know languages, not regions: nl-BE (or nl_BE) is nl, as in
         # the nudge's own choice of language.
-        primary = language.strip().lower().replace("_", "-").split("-")[0] or None if language else None
+        primary = primary_language(language) or None
         found: tuple[str | None, list[Hit]] = (primary, [])
         proc = self._catalog.get(procedure)
         if self._search is not None and proc is not None:

@@ -12,7 +12,7 @@ from email.utils import formatdate, parseaddr
 from contact_center.journeys.procedures import Procedure
 from contact_center.models import Hit
 
-__all__ = ["NUDGE_LANGUAGES", "build_nudge", "choose_language", "nudge_message_id"]
+__all__ = ["NUDGE_LANGUAGES", "build_nudge", "choose_language", "nudge_message_id", "primary_language"]
 
 _TEXT: dict[str, dict[str, str]] = {
     "fr": {
@@ -49,6 +49,15 @@ NUDGE_LANGUAGES: tuple[str, ...] = tuple(_TEXT)
 _EXCERPT = 400
 
 
+def primary_language(lang: str | None) -> str:
+    """The language without its region (``nl-BE``, ``fr_BE`` are ``nl`` and ``fr``); "" for none.
+
+    >>> primary_language("nl-BE")
+    'nl'
+    """
+    return lang.strip().lower().replace("_", "-").split("-")[0] if lang else ""
+
+
 def choose_language(candidates: Sequence[str | None]) -> str:
     """The first candidate language a nudge can be written in; English as the last resort.
 
@@ -58,7 +67,7 @@ def choose_language(candidates: Sequence[str | None]) -> str:
     'nl'
     """
     for lang in candidates:
-        primary = lang.strip().lower().replace("_", "-").split("-")[0] if lang else ""
+        primary = primary_language(lang)
         if primary in _TEXT:
             return primary
     return "en"
