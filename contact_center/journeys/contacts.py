@@ -24,6 +24,7 @@ import yaml
 from email_validator import EmailNotValidError, validate_email
 
 from contact_center.errors import ContactsFileError
+from contact_center.journeys.events import csv_delimiter
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -120,9 +121,8 @@ class FileContactLookup(MappingContactLookup):
         if p.suffix.lower() == ".csv":
             lines = content.splitlines()
             # Excel in French or Dutch writes "CSV" with ';' between the fields.
-            first = next(csv.reader(lines[:1]), [])
-            semicolons = len(first) == 1 and "citizen_ref" in next(csv.reader(lines[:1], delimiter=";"), [])
-            reader = csv.DictReader(lines, delimiter=";" if semicolons else ",")
+            delimiter = csv_delimiter(lines[0], lambda cells: "citizen_ref" in cells) if lines else ","
+            reader = csv.DictReader(lines, delimiter=delimiter)
             header = reader.fieldnames or []
             for required in ("citizen_ref", "email", "consent"):
                 if required not in header:

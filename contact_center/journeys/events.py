@@ -15,7 +15,7 @@ import csv
 import itertools
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,7 @@ __all__ = [
     "JourneyEvent",
     "RejectedEvent",
     "check_unicode",
+    "csv_delimiter",
     "parse_event",
     "read_events",
     "read_events_from_lines",
@@ -245,7 +246,7 @@ def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
     first = next(rest, None)
     if first is None:
         return
-    reader = csv.reader(itertools.chain([first], rest), delimiter=_delimiter(first))
+    reader = csv.reader(itertools.chain([first], rest), delimiter=csv_delimiter(first, _event_columns))
     header = [h.strip() for h in next(reader)]
     unknown = [h for h in header if h not in _ALLOWED]
     if unknown:
@@ -272,13 +273,17 @@ def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
         yield _numbered(dict(zip(header, row, strict=True)), line)
 
 
-def _delimiter(header_line: str) -> str:
-    """',' or, for a header only ';' splits into known columns, ';' (Excel's CSV in French or Dutch)."""
+def csv_delimiter(header_line: str, is_header: Callable[[list[str]], bool]) -> str:
+    """',' or ';' (Excel's "CSV" in French or Dutch): ';' when commas leave the header one column and
+    the cells ';' splits it into pass ``is_header``."""
     by_comma = next(csv.reader([header_line]), [])
-    by_semicolon = next(csv.reader([header_line], delimiter=";"), [])
-    if len(by_comma) == 1 and len(by_semicolon) > 1 and _ALLOWED.issuperset(h.strip() for h in by_semicolon):
+    if len(by_comma) == 1 and is_header(next(csv.reader([header_line], delimiter=";"), [])):
         return ";"
     return ","
+
+
+def _event_columns(cells: list[str]) -> bool:
+    return len(cells) > 1 and _ALLOWED.issuperset(h.strip() for h in cells)
 
 
 def read_events_from_lines(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
