@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from contact_center.journeys.events import _MAX_EPOCH, _MIN_EPOCH, EVENT_FIELDS, EVENT_TYPES
+from contact_center.journeys.events import EVENT_FIELDS, EVENT_TYPES, MAX_EPOCH, MIN_EPOCH
 
 __all__ = ["DDL", "Moved", "insert_events", "is_lock_error", "move_staged", "stage_jsonl", "staged_flags"]
 
@@ -173,7 +173,7 @@ _CHECKS = " AND ".join(
         f"regexp_full_match(j.ts, '{_TS_PATTERN}')",
         "ts IS NOT NULL",
         # Outside years 1-9999 in UTC: the Python parser rejects it.
-        f"ts BETWEEN {_MIN_EPOCH} AND {_MAX_EPOCH}",
+        f"ts BETWEEN {MIN_EPOCH} AND {MAX_EPOCH}",
     ]
 )
 

@@ -26,6 +26,8 @@ from contact_center.errors import EventValidationError
 __all__ = [
     "EVENT_FIELDS",
     "EVENT_TYPES",
+    "MAX_EPOCH",
+    "MIN_EPOCH",
     "EventFormat",
     "EventType",
     "JourneyEvent",
@@ -62,8 +64,8 @@ _MAX_LEN = 200
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOO_DEEP = "not an event: JSON nested too deeply; an event is one flat JSON object"
 # The instants a datetime can show in UTC: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
-_MIN_EPOCH = -62135596800.0
-_MAX_EPOCH = 253402300799.0
+MIN_EPOCH = -62135596800.0
+MAX_EPOCH = 253402300799.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,7 @@ def parse_event(raw: object) -> JourneyEvent:
         raise ValueError(
             f"'ts' {ts_text!r} has no timezone, so the instant is ambiguous; add 'Z' or an offset such as +02:00"
         )
-    if not _MIN_EPOCH <= ts.timestamp() <= _MAX_EPOCH:
+    if not MIN_EPOCH <= ts.timestamp() <= MAX_EPOCH:
         # Year 1 at +01:00 is year 0 in UTC: stored, it would break every report that shows the instant.
         raise ValueError(
             f"'ts' {ts_text!r} is outside the years 1 to 9999 once in UTC; check the producer's clock"
