@@ -280,6 +280,9 @@ class Worker:
         # always has a marked message waiting.
         self.senders = settings.smtp.pool_size if settings.smtp.host else 1
         self.concurrency = concurrency or (4 * self.senders if settings.smtp.host else 8)
+        # Pacing the renders keeps a pool's connections in step at the relay (see ``feed``); a single
+        # connection (the Maildir) has nothing to keep in step and renders one per turn.
+        self.render_yields = _RENDER_YIELDS if self.senders > 1 else 1
         self.on_progress = on_progress
         self.clock = clock
         self.rand = rand
@@ -533,7 +536,7 @@ class Worker:
                         # Measured in paired slices (2,500 messages x 8, instant sink): 8 renders per
                         # turn 77-80 % of raw, one per turn 76-87 %, one per three turns 88-99 % on
                         # asyncio and 84-92 % on uvloop (docs/campaigns.md, "Benchmarks").
-                        for _ in range(_RENDER_YIELDS):
+                        for _ in range(self.render_yields):
                             await asyncio.sleep(0)
                     if not jobs:
                         if exhausted and not rows:
