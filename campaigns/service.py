@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from email import message_from_bytes, message_from_string
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import idna
 import sqlalchemy as sa
 from jinja2 import TemplateError
 
@@ -43,6 +45,7 @@ from campaigns.templates import (
     load_templates,
     message_id_for,
     plan_languages,
+    wire_address,
 )
 from campaigns.unsubscribe import make_token, unsubscribe_links
 from contact_center.errors import CampaignError, NotFoundError, ScheduleError, TemplateRenderError
@@ -58,6 +61,38 @@ __all__ = ["CampaignStatus", "Campaigns", "RenderProblem", "ScheduleReport"]
 
 _SHOW_CONTACTS = 10
 _HORIZON_SECONDS = 3650 * 86400.0
+
+
+def _check_sender(from_addr: str) -> None:
+    """Refuse a ``--from`` whose address cannot go on the wire of every relay.
+
+    Its domain may be internationalised (it goes out in its IDNA form, as recipients' domains do), but
+    a non-ASCII local part needs SMTPUTF8: a relay without it refuses the sender (553) on every
+    message, and 553 also suppresses the recipient's address.
+    """
+    address = parseaddr(from_addr)[1] or from_addr
+    local, at, domain = address.rpartition("@")
+    if not (at and local.strip() and domain.strip(" >")):
+        raise CampaignError(f"--from {from_addr!r} has no e-mail address; write 'Name <address@domain>'")
+    if not local.isascii():
+        raise CampaignError(
+            f"--from {from_addr!r}: the part before the @ ({local!r}) is not ASCII, and a relay without "
+            "SMTPUTF8 would refuse every message of the campaign; use an ASCII address (the name and the "
+            "domain may keep their accents), e.g. 'Bureau des étrangers <etrangers@example.brussels>'"
+        )
+    if not domain.isascii():
+        try:
+            idna.encode(domain, uts46=True)
+        except idna.IDNAError as exc:
+            raise CampaignError(
+                f"--from {from_addr!r}: the domain {domain!r} is not a valid internationalised domain "
+                f"name ({exc}); check its spelling"
+            ) from None
+
+
+def _id_domain(from_addr: str) -> str:
+    """The domain of a campaign's Message-IDs: the sender's, in its ASCII (IDNA) form like the From header."""
+    return wire_address(parseaddr(from_addr)[1] or from_addr).rpartition("@")[2].strip(" >")
 
 
 @dataclass(slots=True)
@@ -259,9 +294,7 @@ class Campaigns:
                     f"{', '.join(missing)}. Add {missing[0]}.subject.txt and {missing[0]}.txt, or use "
                     "--language-policy contact-language for non-administrative mail"
                 )
-        _, _, domain = from_addr.rpartition("@")
-        if not domain.strip(" >"):
-            raise CampaignError(f"--from {from_addr!r} has no e-mail address; write 'Name <address@domain>'")
+        _check_sender(from_addr)
         with self.engine.begin() as conn:
             if conn.scalar(sa.select(campaigns_table.c.id).where(campaigns_table.c.name == name)) is not None:
                 raise CampaignError(f"a campaign named {name!r} already exists; pick another name")
@@ -315,7 +348,7 @@ class Campaigns:
             raise TemplateRenderError(
                 f"template [{'+'.join(languages)}] fails for {contact.email}: {exc}"
             ) from None
-        domain = row.from_addr.rpartition("@")[2].strip(" >")
+        domain = _id_domain(row.from_addr)
         return build_message(
             rendered,
             from_addr=row.from_addr,
@@ -444,7 +477,7 @@ class Campaigns:
         templates = self._templates(row)
         segment = self.parse_segment(row.segment)
         day = today or brussels_today()
-        domain = row.from_addr.rpartition("@")[2].strip(" >")
+        domain = _id_domain(row.from_addr)
         with self.engine.connect() as conn:
             blocked = dict(conn.execute(sa.select(suppressions.c.email, suppressions.c.reason)).all())
         counts: Counter[str] = Counter()
@@ -627,7 +660,7 @@ class Campaigns:
                 message["Subject"] = f"[TEST {'+'.join(languages)}] {subject}"
                 message["To"] = address
                 message["Message-ID"] = (
-                    f"<test.{time.time_ns()}.{'-'.join(languages)}@{row.from_addr.rpartition('@')[2].strip(' >')}>"
+                    f"<test.{time.time_ns()}.{'-'.join(languages)}@{_id_domain(row.from_addr)}>"
                 )
                 results.append(await own.send(message))
         finally:

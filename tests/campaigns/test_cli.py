@@ -190,3 +190,22 @@ def test_export_to_a_folder_that_does_not_exist_says_so(tmp_path: Path, template
     assert result.exit_code == 1
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert f"cannot write {target}" in result.output and "No such file or directory" in result.output
+
+
+def test_a_sender_that_needs_smtputf8_is_refused_at_create(tmp_path: Path, templates_dir: Path) -> None:
+    # A relay without SMTPUTF8 refuses a non-ASCII sender with 553 on every message (and 553 suppresses
+    # the recipient): such a --from is refused before anything is stored, with what to write instead.
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    runner = CliRunner()
+    runner.invoke(app, ["contacts", "import", str(write_csv(tmp_path / "r.csv", [resident(1)]))], env=env)
+    args = ["create", "c", "--segment", "consent = true", "--templates", str(templates_dir), "--from"]
+    result = runner.invoke(app, [*args, "Bureau <étrangers@bruxelles.example>"], env=env)
+    assert result.exit_code == 1
+    assert "the part before the @ ('étrangers') is not ASCII" in result.output
+    assert "use an ASCII address" in result.output
+    result = runner.invoke(app, [*args, "Bureau"], env=env)
+    assert result.exit_code == 1 and "has no e-mail address" in result.output
+    assert runner.invoke(app, ["list"], env=env).output.strip() == ""
+    # An accented domain is fine: it goes out in its IDNA form.
+    result = runner.invoke(app, [*args, "Bureau <etrangers@bruxellés.example>"], env=env)
+    assert result.exit_code == 0, result.output

@@ -506,3 +506,47 @@ async def test_an_internationalised_domain_reaches_a_relay_without_smtputf8(
         "bob@xn--exmple-cua.be",
         "resident2@example.org",
     ]
+
+
+async def test_an_internationalised_sender_domain_reaches_a_relay_without_smtputf8(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # The From header and the envelope sender take the domain in its IDNA form as recipients' do; the
+    # Message-ID, made from the sender's domain, used to keep it in UTF-8: an 8-bit header sent to a relay
+    # that never agreed to SMTPUTF8.
+    class Handler(peer_module.RecordingHandler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.senders: list[str] = []
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            self.senders.append(envelope.mail_from)
+            return await super().handle_DATA(server, session, envelope)
+
+    peer = peer_module.SMTPPeer(Handler(), enable_SMTPUTF8=False)
+    peer.start()
+    try:
+        service = Campaigns(smtp_settings(tmp_path / "data", peer.port))
+        assert not service.import_contacts(write_csv(tmp_path / "r.csv", [resident(1), resident(2)])).errors
+        service.create(
+            "renewal",
+            segment="permit_expires within 60 days",
+            templates=templates_dir,
+            from_addr="Bureau <etrangers@bruxellés.example>",
+        )
+        service.schedule("renewal")
+        report = await service.run()
+    finally:
+        peer.stop()
+    assert report.sent == 2 and report.failed == 0
+    assert peer.handler.senders == ["etrangers@xn--bruxells-h1a.example"] * 2
+    assert all("SMTPUTF8" not in options for options in peer.handler.mail_options)
+    for raw in peer.handler.raw:
+        head = raw.partition(b"\r\n\r\n")[0]
+        assert head.isascii(), head
+        assert b"From: Bureau <etrangers@xn--bruxells-h1a.example>\r\n" in head
+    assert all(m["Message-ID"].endswith("@xn--bruxells-h1a.example>") for m in peer.handler.messages)
+    out = io.StringIO()
+    service.export("renewal", out)
+    ids = sorted(r["message_id"] for r in csv.DictReader(io.StringIO(out.getvalue())))
+    assert ids == sorted(m["Message-ID"] for m in peer.handler.messages)
