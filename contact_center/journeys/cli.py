@@ -1,8 +1,9 @@
 """``contact-center journeys ...``: procedures, ingestion, funnels, abandonment, nudges, uplift, server.
 
 Only typer is imported at module level; everything else is imported inside the command that needs it,
-so ``contact-center --help`` stays fast. Exit codes: 0 done, 1 done but some input was rejected,
-2 nothing done (bad input or configuration; the message says what to fix).
+so ``contact-center --help`` stays fast. Exit codes: 0 done, 1 done but some input was rejected (or,
+for ``nudge``, some nudges failed to send), 2 nothing done (bad input or configuration; the message
+says what to fix).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import typer
 
 if TYPE_CHECKING:
     from contact_center.journeys.help import KnowledgeSearch
+    from contact_center.journeys.nudges import NudgeReport
     from contact_center.journeys.store import JourneyStore
     from contact_center.settings import Settings
 
@@ -349,7 +351,10 @@ def nudge(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Send the nudges the policy allows (consent, quiet hours, caps, holdout) and show what was held back."""
+    """Send the nudges the policy allows (consent, quiet hours, caps, holdout) and show what was held back.
+
+    Exit code 1 when some nudges failed to send (a permanent refusal); deferred ones are retried next run.
+    """
 
     def run() -> None:
         import asyncio
@@ -399,23 +404,28 @@ def nudge(
         report = asyncio.run(go())
         if as_json:
             _print_json(json.loads(report.model_dump_json()))
-            return
-        verb = "would send" if dry_run else "sent"
-        counts = report.counts()
-        typer.echo(
-            f"{len(report.outcomes)} abandoned journeys: {counts.get('would_send' if dry_run else 'sent', 0)} {verb}, "
-            f"{counts.get('held', 0)} held back, {counts.get('holdout', 0)} in the holdout group, "
-            f"{counts.get('skipped', 0)} skipped, {counts.get('deferred', 0)} deferred, {counts.get('failed', 0)} failed"
-        )
-        for reason, n in sorted(report.reasons().items(), key=lambda kv: -kv[1]):
-            typer.echo(f"  {n:6d}  {reason}")
-        for o in report.outcomes:
-            if o.outcome in ("sent", "would_send", "failed", "deferred"):
-                typer.echo(
-                    f"  {o.outcome:10s} {o.journey_id} {o.procedure}/{o.step} [{o.language}] {o.reason}"
-                )
+        else:
+            _print_nudge_summary(report)
+        if report.counts().get("failed"):
+            # After the report, so it is still printed; a cron job sees the refusals by the exit code.
+            raise typer.Exit(1)
 
     _guard(run)
+
+
+def _print_nudge_summary(report: NudgeReport) -> None:
+    verb = "would send" if report.dry_run else "sent"
+    counts = report.counts()
+    typer.echo(
+        f"{len(report.outcomes)} abandoned journeys: {counts.get('would_send' if report.dry_run else 'sent', 0)} {verb}, "
+        f"{counts.get('held', 0)} held back, {counts.get('holdout', 0)} in the holdout group, "
+        f"{counts.get('skipped', 0)} skipped, {counts.get('deferred', 0)} deferred, {counts.get('failed', 0)} failed"
+    )
+    for reason, n in sorted(report.reasons().items(), key=lambda kv: -kv[1]):
+        typer.echo(f"  {n:6d}  {reason}")
+    for o in report.outcomes:
+        if o.outcome in ("sent", "would_send", "failed", "deferred"):
+            typer.echo(f"  {o.outcome:10s} {o.journey_id} {o.procedure}/{o.step} [{o.language}] {o.reason}")
 
 
 def _mailer(settings: Settings) -> Any:

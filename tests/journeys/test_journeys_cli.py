@@ -217,3 +217,54 @@ def test_uplift_without_registered_procedures_says_so(env: Path) -> None:
     code, out, _ = invoke("uplift")
     assert code == 0
     assert "no procedures registered yet" in out and "journeys procedures FILE" in out
+
+
+def test_a_nudge_run_with_a_failed_send_exits_1_after_its_report(
+    env: Path,
+    procedures_file: Path,
+    journeys: Journeys,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cron job saw exit code 0 although the relay had refused a nudge for good."""
+    from tests.channels.smtp_peer import RecordingHandler, SMTPPeer
+
+    invoke("procedures", str(procedures_file))
+    journeys.through("j1", ["identity", "civil-status"], citizen_ref="c1")
+    journeys.through("j2", ["identity"], citizen_ref="c2")
+    journeys.through("t3", ["business"], citizen_ref="c3", procedure="horeca-terrace-permit")
+    invoke("ingest", str(journeys.write_jsonl(tmp_path / "events.jsonl")))
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        "citizen_ref,email,language,consent\n"
+        "c1,ana@example.org,fr,yes\nc2,ghost@example.org,fr,yes\nc3,ghost.too@example.org,fr,yes\n",
+        encoding="utf-8",
+    )
+    handler = RecordingHandler()
+    handler.rcpt_reply = lambda addr: "550 5.1.1 no such user" if addr.startswith("ghost") else None
+    peer = SMTPPeer(handler)
+    peer.start()
+    try:
+        monkeypatch.setenv("CC_SMTP__HOST", "127.0.0.1")
+        monkeypatch.setenv("CC_SMTP__PORT", str(peer.port))
+        monkeypatch.setenv("CC_SMTP__TLS", "none")
+        args = ("nudge", "--as-of", "2026-10-10T12:00", "--contacts", str(contacts))
+        code, out, _ = invoke(*args, "--dry-run")
+        assert code == 0 and "3 would send" in out  # a dry run sends nothing, so nothing fails
+
+        code, out, _ = invoke(*args, "--procedure", "marriage-declaration")
+        assert code == 1
+        assert "1 sent" in out and "1 failed" in out
+        assert "failed     j2 marriage-declaration/civil-status [fr] 550" in out
+
+        code, out, _ = invoke(*args, "--json")
+        assert code == 1
+        outcomes = {o["journey_id"]: o["outcome"] for o in json.loads(out)["outcomes"]}
+        assert outcomes == {"j1": "skipped", "j2": "skipped", "t3": "failed"}
+        assert handler.count() == 1
+    finally:
+        peer.stop()
+
+    # Nothing is left to send (a failure is the journey's one decision), and nothing failed this time.
+    code, out, _ = invoke(*args)
+    assert code == 0 and "3 skipped" in out and "0 failed" in out
