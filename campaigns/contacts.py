@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import codecs
 import csv
+import math
 import re
+import threading
 import time
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -56,6 +58,20 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 _TRUE = {"1", "true", "yes", "y", "oui", "ja", "x"}
 _FALSE = {"", "0", "false", "no", "n", "non", "nee"}
 _BATCH = 1000
+_stamp_lock = threading.Lock()
+_last_stamp = 0.0
+
+
+def _import_stamp() -> float:
+    """The ``updated_at`` of every contact one import writes: one value per import, never reused in this process.
+
+    A later batch of the same import finds an address it already wrote (the file lists it twice, more
+    than a batch apart) by this value, and does not count that contact a second time.
+    """
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(time.time(), math.nextafter(_last_stamp, math.inf))
+        return _last_stamp
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,25 +178,29 @@ def _parse_row(raw: dict[str, str]) -> dict[str, Any]:
 
 
 def _upsert(
-    engine: Engine, rows: list[dict[str, Any]], report: ImportReport, columns: Collection[str]
+    engine: Engine,
+    rows: list[dict[str, Any]],
+    report: ImportReport,
+    columns: Collection[str],
+    stamp: float,
 ) -> None:
     """Insert new contacts and update existing ones, but only in the file's ``columns``.
 
     A file that lacks a column (``email;language`` to correct languages) leaves that field of existing
     contacts as it was, and its extra columns are added to their attributes rather than replacing them.
+    ``stamp`` is the import's :func:`_import_stamp`: a contact that already carries it was written by an
+    earlier batch of this import and counted there.
     """
     if not rows:
         return
-    now = time.time()
     with engine.begin() as conn:
-        previous = dict(
-            conn.execute(
-                sa.select(contacts.c.email, contacts.c.attributes).where(
-                    contacts.c.email.in_([r["email"] for r in rows])
-                )
-            ).all()
-        )
-        existing = set(previous)
+        found = conn.execute(
+            sa.select(contacts.c.email, contacts.c.attributes, contacts.c.updated_at).where(
+                contacts.c.email.in_([r["email"] for r in rows])
+            )
+        ).all()
+        previous = {email: attributes for email, attributes, _ in found}
+        written = {email for email, _, updated_at in found if updated_at == stamp}
         for row in rows:
             if row["email"] in previous:
                 row["attributes"] = {**(previous[row["email"]] or {}), **row["attributes"]}
@@ -195,9 +215,9 @@ def _upsert(
         updated = [c for c in CORE_FIELDS[1:] if c in columns]
         update_cols = {c: stmt.excluded[c] for c in (*updated, "attributes", "updated_at")}
         stmt = stmt.on_conflict_do_update(index_elements=["email"], set_=update_cols)
-        conn.execute(stmt, [{**r, "updated_at": now, "soft_bounces": 0} for r in rows])
-    report.updated += sum(1 for r in rows if r["email"] in existing)
-    report.inserted += sum(1 for r in rows if r["email"] not in existing)
+        conn.execute(stmt, [{**r, "updated_at": stamp, "soft_bounces": 0} for r in rows])
+    report.updated += sum(1 for r in rows if r["email"] in previous and r["email"] not in written)
+    report.inserted += sum(1 for r in rows if r["email"] not in previous)
 
 
 def _dialect(sample: str) -> type[csv.Dialect]:
@@ -313,6 +333,7 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
                 "imported. Rename or remove one of them."
             )
         pending: dict[str, dict[str, Any]] = {}
+        stamp = _import_stamp()
         try:
             for cells in reader:
                 line, end = end + 1, reader.line_num
@@ -330,11 +351,11 @@ def import_contacts(engine: Engine, path: Path | str) -> ImportReport:
                     continue
                 pending[row["email"]] = row
                 if len(pending) >= _BATCH:
-                    _upsert(engine, list(pending.values()), report, header)
+                    _upsert(engine, list(pending.values()), report, header, stamp)
                     pending.clear()
         except (csv.Error, UnicodeDecodeError) as exc:
             report.errors.append(RowError(end + 1, f"unreadable CSV: {exc}; rows after it were skipped"))
-        _upsert(engine, list(pending.values()), report, header)
+        _upsert(engine, list(pending.values()), report, header, stamp)
     return report
 
 

@@ -201,3 +201,30 @@ def test_a_header_naming_a_column_twice_is_refused_and_nothing_imported(
     with pytest.raises(ContactImportError, match="line 1: the column 'language' appears twice"):
         service.import_contacts(path)
     assert list(iter_contacts(service.engine)) == []
+
+
+def test_counts_of_a_large_import_with_an_address_listed_twice_batches_apart(tmp_path: Path) -> None:
+    # The import writes 1,000 contacts per transaction. An address listed twice more than a batch apart
+    # used to be counted twice: new (or updated) in its first batch, then updated again in a later one.
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    runner = CliRunner()
+    first = runner.invoke(
+        app,
+        ["contacts", "import", str(write_csv(tmp_path / "a.csv", [resident(i) for i in range(500)]))],
+        env=env,
+    )
+    assert first.exit_code == 0 and "500 new, 0 updated, 0 rejected" in first.output
+    rows = [resident(i) for i in range(3000)]
+    # resident10 existed before, resident2000 did not; each comes back in the last batch, whose row wins.
+    rows += [resident(10, language="nl"), resident(2000, language="nl")]
+    result = runner.invoke(app, ["contacts", "import", str(write_csv(tmp_path / "b.csv", rows))], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2500 new, 500 updated, 0 rejected" in result.output
+    service = Campaigns(make_settings(tmp_path / "data"))
+    languages = {c.email: c.language for c in iter_contacts(service.engine)}
+    service.engine.dispose()
+    assert len(languages) == 3000
+    assert languages["resident10@example.org"] == languages["resident2000@example.org"] == "nl"
+    # A second import of the same file finds every contact there already.
+    again = runner.invoke(app, ["contacts", "import", str(write_csv(tmp_path / "b.csv", rows))], env=env)
+    assert "0 new, 3000 updated, 0 rejected" in again.output
