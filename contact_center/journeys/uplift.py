@@ -54,7 +54,8 @@ def newcombe_interval(x1: int, n1: int, x2: int, n2: int, z: float = _Z95) -> tu
 
 
 class GroupRate(BaseModel):
-    """Abandoned journeys of one group and how many later completed (GOV.UK: ineligible counts)."""
+    """Abandoned journeys of one group and how many completed after their decision (GOV.UK: ineligible
+    counts)."""
 
     journeys: int
     completed: int
@@ -83,15 +84,23 @@ def _group(x: int, n: int) -> GroupRate:
 def compute_uplift(store: JourneyStore, procedure: str, *, min_group_size: int = 30) -> Uplift:
     """The uplift of nudges on ``procedure``, with its 95% interval and an honest verdict.
 
+    A nudged journey counts as completed when a ``completed`` or ``ineligible`` event is dated after its
+    nudge was sent; a holdout journey when one is dated after the run that held it back (the moment it
+    would have been nudged).
+
     Raises ProceduresFileError for a procedure that is not registered.
     """
     store.procedure(procedure)
+    # A holdout row has no sent_at: its decided_at is the run time at which it would have been sent.
     sql = """
     SELECT n.status AS status, COUNT(*) AS n, SUM(CASE WHEN c.journey_id IS NULL THEN 0 ELSE 1 END) AS x
     FROM journey_nudges n
     LEFT JOIN (
-        SELECT DISTINCT journey_id FROM journey_events
-        WHERE procedure = :procedure AND type IN ('completed', 'ineligible')
+        SELECT DISTINCT d.journey_id AS journey_id
+        FROM journey_nudges d
+        JOIN journey_events e ON e.procedure = d.procedure AND e.journey_id = d.journey_id
+        WHERE d.procedure = :procedure AND d.status IN ('sent', 'holdout')
+            AND e.type IN ('completed', 'ineligible') AND e.ts > COALESCE(d.sent_at, d.decided_at)
     ) c ON c.journey_id = n.journey_id
     WHERE n.procedure = :procedure AND n.status IN ('sent', 'holdout')
     GROUP BY n.status

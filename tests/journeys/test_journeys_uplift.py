@@ -98,3 +98,41 @@ async def test_uplift_without_a_holdout_says_how_to_get_one(
     assert result.verdict == "insufficient_data"
     # Running `journeys nudge` again cannot help while no journey is held out.
     assert "CC_JOURNEYS__HOLDOUT_SHARE" in result.message
+
+
+async def test_only_completions_after_the_decision_count_in_either_group(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
+) -> None:
+    """A `completed` event that arrived late, dated before the nudge, counted as a conversion."""
+    ids = [f"j{n:03d}" for n in range(40)]
+    for jid in ids:
+        journeys.through(jid, ["identity"], citizen_ref=f"c-{jid}")
+    store.ingest(journeys.parsed())
+    contacts = MappingContactLookup({f"c-{j}": Contact(f"{j}@example.org", "fr", True) for j in ids})
+    cfg = Settings(
+        data_dir=tmp_path,
+        secret_key="test-key",  # type: ignore[arg-type]
+        journeys=JourneySettings(holdout_share=0.5, weekly_cap=5),
+    )
+    noon = 3 * 24 * 60 + 2 * 60
+    report = await run_nudges(
+        store, cfg, contacts=contacts, mailer=MaildirMailer(tmp_path / "outbox"), as_of=at(noon)
+    )
+    nudged = [o.journey_id for o in report.outcomes if o.outcome == "sent"]
+    holdout = [o.journey_id for o in report.outcomes if o.outcome == "holdout"]
+    assert len(nudged) >= 4 and len(holdout) >= 5
+
+    # Events dated before the decision arrive after it: they are not what the nudge (or its absence) did.
+    for jid in nudged[:3] + holdout[:3]:
+        journeys.add(jid, "completed", minutes=noon - 30)
+    journeys.add(holdout[3], "ineligible", minutes=noon - 1, step="civil-status")
+    # After the decision: these count, ineligible included (GOV.UK).
+    journeys.add(nudged[3], "completed", minutes=noon + 60)
+    journeys.add(holdout[4], "ineligible", minutes=noon + 1, step="civil-status")
+    # A completion before the decision followed by another one after it: converted after the nudge.
+    journeys.add(nudged[0], "completed", minutes=noon + 90)
+    store.ingest(journeys.parsed())
+
+    result = compute_uplift(store, "marriage-declaration", min_group_size=10)
+    assert (result.nudged.journeys, result.nudged.completed) == (len(nudged), 2)
+    assert (result.holdout.journeys, result.holdout.completed) == (len(holdout), 1)
