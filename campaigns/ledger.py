@@ -41,6 +41,7 @@ __all__ = [
     "claimed_row",
     "count_states",
     "export_csv",
+    "has_open_rows",
     "mark_in_flight",
     "populate",
     "record",
@@ -581,6 +582,19 @@ def recover_expired(
             )
         ).rowcount
     return int(released or 0), int(uncertain or 0)
+
+
+def has_open_rows(conn: Connection, campaign_id: int) -> bool:
+    """Whether a campaign still has rows pending, claimed or deferred: whether it is not finished yet.
+
+    Three searches of the claim index, where :func:`count_states` reads every row of the campaign.
+    """
+    found = conn.scalar(
+        sa.select(ledger.c.id)
+        .where(ledger.c.campaign_id == campaign_id, ledger.c.state.in_(("pending", "claimed", "deferred")))
+        .limit(1)
+    )
+    return found is not None
 
 
 def count_states(conn: Connection, campaign_id: int) -> dict[str, int]:

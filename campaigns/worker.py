@@ -373,8 +373,8 @@ class Worker:
 
     def _settle(self, c: _Campaign, report: RunReport) -> None:
         with self.engine.begin() as conn:
-            counts = ledger_ops.count_states(conn, c.id)
-            if counts["pending"] + counts["claimed"] + counts["deferred"] == 0:
+            # Run after every pass, with the write lock held: an index search, not a count of the campaign.
+            if not ledger_ops.has_open_rows(conn, c.id):
                 conn.execute(
                     sa.update(campaigns_table)
                     .where(campaigns_table.c.id == c.id, campaigns_table.c.status == "running")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from campaigns import Campaigns, Worker
 from campaigns.contacts import is_suppressed, suppress
-from campaigns.ledger import SendSession, claim, mark_in_flight, recover_expired, renew_leases
+from campaigns.ledger import SendSession, claim, mark_in_flight, recover_expired, release, renew_leases
 from campaigns.tables import ledger
 from channels import MaildirMailer
 from channels.smtp import SMTPMailer
@@ -288,12 +288,54 @@ async def test_recovery_and_renewals_across_campaigns_go_through_the_claim_index
         assert sum(state == "pending" for state, _ in states.values()) == 8 - 1 - len(held)
     report = await service.run(mailer=MaildirMailer(tmp_path / "outbox"))
     assert report.sent == 12  # the pending rows; "live" still holds its two
-    ledger_sql = [s for s in statements if "cc_campaign_ledger" in s and not s.startswith("INSERT")]
-    assert any("lease_until <" in s for s in ledger_sql) and any("SET lease_until" in s for s in ledger_sql)
+    plans = _ledger_plans(service, statements)
+    assert any("lease_until <" in s for s, _ in plans) and any("SET lease_until" in s for s, _ in plans)
+    for statement, step in plans:
+        assert not step.startswith("SCAN"), (statement, step)
+
+
+async def test_a_worker_pass_reads_no_campaign_whole(
+    service: Campaigns, templates_dir: Path, populated: Callable[..., None], tmp_path: Path
+) -> None:
+    # After each pass over a campaign the worker checks, with the write lock held, whether it is
+    # finished: counting the campaign's rows per state there read all of them (5 ms for 50,000 rows).
+    populated([resident(i) for i in range(10)])
+    _schedule(service, templates_dir)
+    held = claim(service.engine, 1, "other", 1, lease=600, now=time.time())
+    statements: list[str] = []
+    sa.event.listen(
+        service.engine, "connect", lambda conn, _record: conn.set_trace_callback(statements.append)
+    )
+    service.engine.dispose()  # the pooled connections were opened before the listener
+    outbox = MaildirMailer(tmp_path / "outbox")
+    report = await service.run(mailer=outbox)
+    worker_sql = statements.copy()
+    assert report.sent == 9 and not report.finished  # another worker still holds a row
+    assert service.status("renewal").status == "running"
+    with service.engine.begin() as conn:
+        release(conn, "other", [held[0].id])
+    statements.clear()
+    report = await service.run(mailer=outbox)
+    worker_sql += statements
+    assert report.sent == 1 and report.finished == ["renewal"]
+    assert service.status("renewal").status == "finished"
+    plans = _ledger_plans(service, worker_sql)
+    assert plans
+    for statement, step in plans:
+        assert "(campaign_id=?)" not in step and not step.startswith("SCAN"), (statement, step)
+
+
+def _ledger_plans(service: Campaigns, statements: list[str]) -> list[tuple[str, str]]:
+    """SQLite's plan for each traced statement that reads the ledger: (statement, step on the ledger)."""
+    out: list[tuple[str, str]] = []
     with contextlib.closing(sqlite3.connect(str(service.engine.url.database))) as check:
-        for statement in ledger_sql:
-            plan = [row[-1] for row in check.execute("EXPLAIN QUERY PLAN " + statement)]
-            assert not any(step.startswith("SCAN cc_campaign_ledger") for step in plan), (statement, plan)
+        for statement in statements:
+            if "cc_campaign_ledger" not in statement or statement.startswith("INSERT"):
+                continue
+            for row in check.execute("EXPLAIN QUERY PLAN " + statement):
+                if " cc_campaign_ledger" in row[-1]:
+                    out.append((statement, row[-1]))
+    return out
 
 
 def test_stable_worker_id_recovers_its_own_rows_at_once(
