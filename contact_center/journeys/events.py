@@ -33,6 +33,7 @@ __all__ = [
     "JourneyEvent",
     "RejectedEvent",
     "check_unicode",
+    "csv_column_names",
     "csv_delimiter",
     "parse_event",
     "read_events",
@@ -248,18 +249,17 @@ def _csv(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
     first = next(rest, None)
     if first is None:
         return
-    reader = csv.reader(itertools.chain([first], rest), delimiter=csv_delimiter(first, _event_columns))
-    header = [h.strip() for h in next(reader)]
-    unknown = [h for h in header if h not in _ALLOWED]
+    delimiter = csv_delimiter(first, _event_columns)
+    reader = csv.reader(itertools.chain([first], rest), delimiter=delimiter)
+    cells = next(reader)
+    try:
+        header = csv_column_names(cells, delimiter)
+    except ValueError as exc:
+        raise EventValidationError(f"line 1: {exc}") from None
+    unknown = [cell.strip() for cell, h in zip(cells, header, strict=True) if h not in _ALLOWED]
     if unknown:
         raise EventValidationError(
             f"line 1: unknown CSV column {unknown[0]!r}; allowed columns are {', '.join(EVENT_FIELDS)}"
-        )
-    twice = [h for i, h in enumerate(header) if h in header[:i]]
-    if twice:
-        # dict(zip(...)) would keep the last cell of the two without a word.
-        raise EventValidationError(
-            f"line 1: the CSV header names the column {twice[0]!r} twice; keep one of the two columns"
         )
     missing = [h for h in _REQUIRED if h not in header]
     if missing:
@@ -284,8 +284,45 @@ def csv_delimiter(header_line: str, is_header: Callable[[list[str]], bool]) -> s
     return ","
 
 
+def csv_column_names(cells: list[str], delimiter: str = ",") -> list[str]:
+    """The column names of a CSV header as the readers match them: without surrounding spaces and in
+    lower case, so that ``Event_ID`` or `` ts `` name ``event_id`` and ``ts``.
+
+    Raises ValueError, saying which column and what to do, for a column without a name (often a
+    delimiter at the end of the header line) and for a name given twice (a reader would keep the last
+    cell of the two without a word).
+
+    >>> csv_column_names(["Event_ID", " ts "])
+    ['event_id', 'ts']
+    """
+    names = [cell.strip().lower() for cell in cells]
+    for position, name in enumerate(names, start=1):
+        if name:
+            continue
+        if position == len(names) and position > 1:
+            raise ValueError(
+                f"column {position} of the CSV header has no name: the header line ends with "
+                f"{delimiter!r}; remove the {delimiter!r} at the end of the header (and of every line "
+                "that has one), or name the column"
+            )
+        raise ValueError(
+            f"column {position} of the CSV header has no name; name it, or delete that column "
+            f"(its {delimiter!r} on every line)"
+        )
+    for position, name in enumerate(names):
+        if name in names[:position]:
+            first = cells[names.index(name)].strip()
+            again = cells[position].strip()
+            spelt = f" (as {first!r} and {again!r})" if first != again else ""
+            raise ValueError(
+                f"the CSV header names the column {name!r} twice{spelt}; keep one of the two columns"
+            )
+    return names
+
+
 def _event_columns(cells: list[str]) -> bool:
-    return len(cells) > 1 and _ALLOWED.issuperset(h.strip() for h in cells)
+    names = {h.strip().lower() for h in cells} - {""}
+    return len(cells) > 1 and bool(names) and _ALLOWED.issuperset(names)
 
 
 def read_events_from_lines(lines: Iterable[str]) -> Iterator[JourneyEvent | RejectedEvent]:
@@ -298,7 +335,9 @@ def read_events(path: str | Path, fmt: EventFormat | None = None) -> Iterator[Jo
 
     The format follows the suffix (``.csv``, else JSON Lines) unless ``fmt`` is given. Raises
     EventValidationError only when the file as a whole is unusable (missing, or a CSV header that
-    names unknown columns); a bad line is yielded as a :class:`RejectedEvent` and reading goes on.
+    names unknown columns, a column twice or a column without a name); column names are matched
+    without surrounding spaces and in any case (``Event_ID`` is ``event_id``). A bad line is yielded
+    as a :class:`RejectedEvent` and reading goes on.
     """
     p = Path(path)
     chosen: EventFormat = fmt or ("csv" if p.suffix.lower() == ".csv" else "jsonl")

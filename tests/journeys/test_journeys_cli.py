@@ -268,3 +268,30 @@ def test_a_nudge_run_with_a_failed_send_exits_1_after_its_report(
     # Nothing is left to send (a failure is the journey's one decision), and nothing failed this time.
     code, out, _ = invoke(*args)
     assert code == 0 and "3 skipped" in out and "0 failed" in out
+
+
+def test_a_csv_header_ending_with_a_delimiter_is_refused_with_what_to_do(
+    env: Path, procedures_file: Path, journeys: Journeys, tmp_path: Path
+) -> None:
+    invoke("procedures", str(procedures_file))
+    journeys.through("j1", ["identity"])
+    code, _, _ = invoke("ingest", str(journeys.write_jsonl(tmp_path / "events.jsonl")))
+    assert code == 0
+    events = tmp_path / "more.csv"
+    events.write_text(
+        "Event_ID,Journey_ID,Procedure,Type,TS,\r\ne9,j2,marriage-declaration,started,2026-10-05T10:00:00Z,\r\n",
+        encoding="utf-8",
+    )
+    code, _, output = invoke("ingest", str(events))
+    assert code == 2
+    assert "line 1: column 6 of the CSV header has no name: the header line ends with ','" in output
+    assert "unknown CSV column ''" not in output
+
+    events.write_text(
+        "Event_ID,Journey_ID,Procedure,Type,TS\r\ne9,j2,marriage-declaration,started,2026-10-05T10:00:00Z\r\n",
+        encoding="utf-8",
+    )
+    code, out, _ = invoke("ingest", str(events))
+    assert code == 0 and "read 1 events: 1 added" in out
+    code, out, _ = invoke("funnel", "marriage-declaration", "--as-of", "2026-10-10T12:00", "--json")
+    assert json.loads(out)["journeys"] == 2  # what was stored before the refused file is all there

@@ -137,3 +137,55 @@ def test_a_line_that_is_not_an_object_is_named_in_json_terms(line: str, kind: st
     [rejected] = list(read_events_from_lines([line]))
     assert isinstance(rejected, RejectedEvent)
     assert rejected.reason == f"expected a JSON object, got {kind}"
+
+
+def test_csv_column_names_are_read_in_any_case_and_without_surrounding_spaces(tmp_path: Path) -> None:
+    # `Event_ID` was refused as an unknown column.
+    path = tmp_path / "events.csv"
+    for header, delimiter in (
+        ("Event_ID, Journey_ID ,PROCEDURE,Type,TS", ","),
+        ("Event_ID;Journey_ID;Procedure;Type;Ts", ";"),
+    ):
+        path.write_text(
+            f"{header}\n"
+            + delimiter.join(["e1", "j1", "marriage-declaration", "started", "2026-10-05T10:00:00Z"])
+            + "\n",
+            encoding="utf-8",
+        )
+        [event] = list(read_events(path))
+        assert isinstance(event, JourneyEvent), event
+        assert (event.event_id, event.journey_id, event.type) == ("e1", "j1", "started")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "event_id,journey_id,procedure,type,ts,\ne1,j1,p,started,2026-10-05T10:00:00Z,\n",
+            "line 1: column 6 of the CSV header has no name: the header line ends with ','; remove the ',' "
+            "at the end of the header (and of every line that has one), or name the column",
+        ),
+        (
+            "event_id;journey_id;procedure;type;ts;\r\ne1;j1;p;started;2026-10-05T10:00:00Z;\r\n",
+            "line 1: column 6 of the CSV header has no name: the header line ends with ';'",
+        ),
+        (
+            "event_id,journey_id,,procedure,type,ts\n",
+            "line 1: column 3 of the CSV header has no name; name it, or delete that column (its ',' on every line)",
+        ),
+        (
+            "event_id,journey_id,procedure,type,TS,ts\n",
+            "line 1: the CSV header names the column 'ts' twice (as 'TS' and 'ts'); keep one of the two columns",
+        ),
+        ("event_id,journey_id,procedure,type,ts,Phone\n", "line 1: unknown CSV column 'Phone'"),
+    ],
+)
+def test_a_csv_header_with_a_nameless_or_repeated_column_says_which_and_what_to_do(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    # A trailing delimiter gave "unknown CSV column ''".
+    path = tmp_path / "events.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(EventValidationError) as raised:
+        list(read_events(path))
+    assert str(raised.value).startswith(message)
