@@ -7,7 +7,10 @@ caller can tell a temporary refusal from a permanent one:
 
 - a connection that cannot be opened or drops mid-transaction answers 421 (service not available);
 - a timeout answers 451 (local error, try again);
-- refusals keep the relay's own code and text (450, 452, 550, 553...).
+- refusals keep the relay's own code and text (450, 452, 550, 553...);
+- an address with a non-ASCII local part, to a relay that does not offer SMTPUTF8, is never sent: the
+  adapter answers 554 5.6.7 itself. Not 553, which callers take as the relay's verdict on the mailbox
+  (a campaign suppresses the address); the mailbox may exist, only this relay cannot carry it.
 
 The transaction is written with aiosmtplib's command API (``MAIL``, ``RCPT``, ``DATA``) rather than its
 ``sendmail``: ``sendmail`` parses the sender and each recipient with ``email.utils.parseaddr`` four times
@@ -257,7 +260,7 @@ class SMTPMailer:
         utf8 = client.supports_extension("smtputf8")
         sender = _address(message.sender, utf8)
         if sender is None:
-            raise _Refused(553, f"5.6.7 sender {message.sender!r} is not ASCII and the relay lacks SMTPUTF8")
+            raise _Refused(554, f"5.6.7 sender {message.sender!r} is not ASCII and the relay lacks SMTPUTF8")
         options: list[bytes] = []
         data = message.data
         if not data.isascii():
@@ -269,7 +272,9 @@ class SMTPMailer:
                 data = _seven_bit(data)
         if client.supports_extension("size"):
             options.append(b"SIZE=%d" % len(data))
-        if not (message.sender.isascii() and all(r.isascii() for r in message.recipients)):
+        if utf8 and not (message.sender.isascii() and all(r.isascii() for r in message.recipients)):
+            # Only to a relay that offers it: elsewhere the parameter is refused (501) and the message with
+            # it, while the non-ASCII addresses alone are set aside below with the reason.
             options.append(b"SMTPUTF8")
         try:
             reply = await client.execute_command(b"MAIL", b"FROM:" + sender, *options, timeout=None)
@@ -280,7 +285,7 @@ class SMTPMailer:
                 address = _address(recipient, utf8)
                 if address is None:
                     refused.append(
-                        (553, f"5.6.7 recipient {recipient!r} is not ASCII and the relay lacks SMTPUTF8")
+                        (554, f"5.6.7 recipient {recipient!r} is not ASCII and the relay lacks SMTPUTF8")
                     )
                     continue
                 reply = await client.execute_command(b"RCPT", b"TO:" + address, timeout=None)

@@ -601,6 +601,32 @@ async def test_an_internationalised_domain_reaches_a_relay_without_smtputf8(
     ]
 
 
+async def test_a_non_ascii_mailbox_fails_without_suppression_at_a_relay_without_smtputf8(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # josé@example.org cannot go to a relay that lacks SMTPUTF8 (only the domain has an ASCII form). The
+    # row fails with the reason, but the address is not suppressed as a hard bounce: the mailbox may well
+    # exist, and the next campaign through a relay with SMTPUTF8 must still reach it.
+    peer = peer_module.SMTPPeer(peer_module.RecordingHandler(), enable_SMTPUTF8=False)
+    peer.start()
+    try:
+        service = Campaigns(smtp_settings(tmp_path / "data", peer.port))
+        rows = [resident(1, email="josé@example.org"), resident(2)]
+        assert not service.import_contacts(write_csv(tmp_path / "r.csv", rows)).errors
+        _schedule(service, templates_dir)
+        report = await service.run()
+    finally:
+        peer.stop()
+    assert report.sent == 1 and report.failed == 1 and report.suppressed == 0
+    assert [m["To"].addresses[0].addr_spec for m in peer.handler.messages] == ["resident2@example.org"]
+    out = io.StringIO()
+    service.export("renewal", out)
+    row = next(r for r in csv.DictReader(io.StringIO(out.getvalue())) if r["email"] == "josé@example.org")
+    assert row["state"] == "failed" and row["code"] == "554"
+    assert "is not ASCII and the relay lacks SMTPUTF8" in row["reply"]
+    assert not is_suppressed(service.engine, "josé@example.org")
+
+
 async def test_an_internationalised_sender_domain_reaches_a_relay_without_smtputf8(
     tmp_path: Path, templates_dir: Path
 ) -> None:
