@@ -24,7 +24,7 @@ import yaml
 from email_validator import EmailNotValidError, validate_email
 
 from contact_center.errors import ContactsFileError
-from contact_center.journeys.events import csv_delimiter
+from contact_center.journeys.events import csv_column_names, csv_delimiter
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -105,7 +105,7 @@ def _contact(raw: Mapping[str, object], where: str) -> tuple[str, Contact]:
 
 
 class FileContactLookup(MappingContactLookup):
-    """Contacts read once from a CSV (header ``citizen_ref,email,language,consent``) or YAML file.
+    """Contacts read once from a CSV (header ``citizen_ref,email,language,consent``, any case) or YAML file.
 
     Raises ContactsFileError naming the line (CSV) or the citizen_ref (YAML) of the first bad entry;
     consent must be explicit, and a missing value means no consent.
@@ -121,9 +121,17 @@ class FileContactLookup(MappingContactLookup):
         if p.suffix.lower() == ".csv":
             lines = content.splitlines()
             # Excel in French or Dutch writes "CSV" with ';' between the fields.
-            delimiter = csv_delimiter(lines[0], lambda cells: "citizen_ref" in cells) if lines else ","
+            delimiter = (
+                csv_delimiter(lines[0], lambda cells: "citizen_ref" in {c.strip().lower() for c in cells})
+                if lines
+                else ","
+            )
             reader = csv.DictReader(lines, delimiter=delimiter)
-            header = reader.fieldnames or []
+            try:
+                header = csv_column_names(list(reader.fieldnames or []), delimiter)
+            except ValueError as exc:
+                raise ContactsFileError(f"{p}: line 1: {exc}") from None
+            reader.fieldnames = header
             for required in ("citizen_ref", "email", "consent"):
                 if required not in header:
                     raise ContactsFileError(f"{p}: line 1: the header lacks the column {required!r}")

@@ -100,3 +100,48 @@ def test_a_contacts_csv_saved_by_a_belgian_excel_with_semicolons_is_read(tmp_pat
     lookup = FileContactLookup(path)
     assert lookup.lookup("c1") == Contact("ana@example.org", "nl", True)
     assert lookup.lookup("c2") == Contact("bob@example.org", "fr", False)
+
+
+def test_contacts_csv_column_names_are_read_in_any_case_and_without_surrounding_spaces(
+    tmp_path: Path,
+) -> None:
+    # `Citizen_Ref` was refused: "the header lacks the column 'citizen_ref'".
+    path = tmp_path / "contacts.csv"
+    path.write_text("Citizen_Ref, Email ,LANGUAGE,Consent\nc1,ana@example.org,fr,yes\n", encoding="utf-8")
+    assert FileContactLookup(path).lookup("c1") == Contact("ana@example.org", "fr", True)
+    path.write_text(
+        "Citizen_Ref;Email;Language;Consent\r\nc1;ana@example.org;nl;ja\r\n", encoding="utf-8-sig"
+    )
+    assert FileContactLookup(path).lookup("c1") == Contact("ana@example.org", "nl", True)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "citizen_ref,email,language,consent,\nc1,a@example.org,fr,yes,\n",
+            "line 1: column 5 of the CSV header has no name: the header line ends with ','; remove the ','",
+        ),
+        (
+            "citizen_ref;email;consent;\r\nc1;a@example.org;ja;\r\n",
+            "line 1: column 4 of the CSV header has no name: the header line ends with ';'",
+        ),
+        (
+            "citizen_ref,,email,consent\nc1,x,a@example.org,yes\n",
+            "line 1: column 2 of the CSV header has no name; name it, or delete that column",
+        ),
+        (
+            "citizen_ref,email,Email,consent\nc1,a@example.org,b@example.org,yes\n",
+            "line 1: the CSV header names the column 'email' twice (as 'email' and 'Email')",
+        ),
+    ],
+)
+def test_a_contacts_header_with_a_nameless_or_repeated_column_says_which_and_what_to_do(
+    tmp_path: Path, body: str, message: str
+) -> None:
+    # A trailing delimiter gave "line 2: unknown field ''", on the first row rather than the header.
+    path = tmp_path / "contacts.csv"
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ContactsFileError) as raised:
+        FileContactLookup(path)
+    assert str(raised.value).startswith(f"{path}: {message}")
