@@ -123,15 +123,24 @@ def create(
     language_policy: Annotated[
         str | None, typer.Option(help="administrative (default) or contact-language")
     ] = None,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="store the templates, segment and sender again over a draft")
+    ] = False,
 ) -> None:
-    """Create a draft campaign."""
+    """Create a draft campaign (or, with --replace, update a draft after editing its templates)."""
     if language_policy not in (None, "administrative", "contact-language"):
         raise ValueError("--language-policy must be administrative or contact-language")
     service = _service()
-    service.create(
-        name, segment=segment, templates=templates, from_addr=from_addr, language_policy=language_policy
+    replaced = service.create(
+        name,
+        segment=segment,
+        templates=templates,
+        from_addr=from_addr,
+        language_policy=language_policy,
+        replace=replace,
     )
-    typer.echo(f"created {name!r}: {service.segment_count(segment)} contacts in the segment now")
+    verb = "replaced the draft" if replaced else "created"
+    typer.echo(f"{verb} {name!r}: {service.segment_count(segment)} contacts in the segment now")
 
 
 @app.command("list")

@@ -271,11 +271,14 @@ class Campaigns:
         templates: Path | str,
         from_addr: str,
         language_policy: LanguagePolicy | None = None,
-    ) -> None:
+        replace: bool = False,
+    ) -> bool:
         """Create a draft campaign: checks the segment, compiles the templates and stores both.
 
         The templates are copied into the database, so later edits of the files do not change a
-        scheduled campaign; run ``create --replace`` to pick them up before scheduling.
+        scheduled campaign. ``replace`` (``create --replace``) stores them again, with the segment, the
+        sender and the policy given, over a campaign of that name that is still a draft; a campaign
+        already scheduled keeps what its ledger was filled with. Returns True when a draft was replaced.
         """
         if not name.strip() or not name.isprintable():
             # The name goes in each message's X-Campaign header, where a line break starts a new header.
@@ -295,20 +298,37 @@ class Campaigns:
                     "--language-policy contact-language for non-administrative mail"
                 )
         _check_sender(from_addr)
+        values = {
+            "segment": segment,
+            "from_addr": from_addr,
+            "templates": template_set.sources,
+            "language_policy": policy,
+        }
         with self.engine.begin() as conn:
-            if conn.scalar(sa.select(campaigns_table.c.id).where(campaigns_table.c.name == name)) is not None:
-                raise CampaignError(f"a campaign named {name!r} already exists; pick another name")
-            conn.execute(
-                campaigns_table.insert().values(
-                    name=name,
-                    segment=segment,
-                    from_addr=from_addr,
-                    templates=template_set.sources,
-                    language_policy=policy,
-                    status="draft",
-                    created_at=time.time(),
+            status = conn.scalar(sa.select(campaigns_table.c.status).where(campaigns_table.c.name == name))
+            if status is None:
+                conn.execute(
+                    campaigns_table.insert().values(
+                        name=name, status="draft", created_at=time.time(), **values
+                    )
                 )
+                return False
+            if not replace:
+                raise CampaignError(
+                    f"a campaign named {name!r} already exists; pick another name, or add --replace to "
+                    "store these templates, segment and sender over it while it is a draft"
+                )
+            if status != "draft":
+                raise CampaignError(
+                    f"campaign {name!r} is {status}: its ledger holds the messages it was scheduled with, so "
+                    "--replace only changes a draft; create the corrected campaign under another name"
+                )
+            conn.execute(
+                sa.update(campaigns_table)
+                .where(campaigns_table.c.name == name, campaigns_table.c.status == "draft")
+                .values(**values)
             )
+            return True
 
     def _templates(self, row: Any) -> TemplateSet:
         return TemplateSet(row.templates)

@@ -209,3 +209,34 @@ def test_a_sender_that_needs_smtputf8_is_refused_at_create(tmp_path: Path, templ
     # An accented domain is fine: it goes out in its IDNA form.
     result = runner.invoke(app, [*args, "Bureau <etrangers@bruxellés.example>"], env=env)
     assert result.exit_code == 0, result.output
+
+
+def test_create_replace_updates_a_draft_after_a_template_edit_and_never_a_scheduled_campaign(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # Staff fix a typo in a template after `create`: --replace stores the edited files over the draft;
+    # once scheduled, the ledger holds the campaign as it was, and --replace is refused.
+    env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
+    runner = CliRunner()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = runner.invoke(app, list(args), env=env)
+        return result.exit_code, result.output
+
+    assert run("contacts", "import", str(write_csv(tmp_path / "r.csv", [resident(1, "en")])))[0] == 0
+    create = ["create", "renewal", "--segment", "consent = true", "--templates", str(templates_dir)]
+    create += ["--from", "Bureau <etrangers@example.brussels>"]
+    assert run(*create)[0] == 0
+    (templates_dir / "en.txt").write_text("Dear {{ first_name }},\nPlease book an appointment.\n")
+    code, out = run(*create)
+    assert code == 1 and "already exists" in out and "--replace" in out
+    code, out = run(*create, "--replace")
+    assert code == 0 and "replaced the draft 'renewal'" in out, out
+    code, out = run("preview", "renewal", "--contact", "resident1@example.org", "--language", "en")
+    assert code == 0 and "Please book an appointment." in out, out
+    assert run("schedule", "renewal")[0] == 0
+    (templates_dir / "en.txt").write_text("Dear {{ first_name }},\nA third version.\n")
+    code, out = run(*create, "--replace")
+    assert code == 1 and "is scheduled" in out and "another name" in out, out
+    code, out = run("preview", "renewal", "--contact", "resident1@example.org", "--language", "en")
+    assert "Please book an appointment." in out and "A third version." not in out
