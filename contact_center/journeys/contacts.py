@@ -104,11 +104,35 @@ def _contact(raw: Mapping[str, object], where: str) -> tuple[str, Contact]:
     return ref, Contact(email=email, language=language, consent=consent)
 
 
+_ONE_CONTACT = "one contact per citizen, and a nudge cannot choose between the two"
+
+
+def _repeated_ref(document: yaml.Node | None) -> tuple[str, int, int] | None:
+    """The first citizen_ref the ``contacts:`` mapping gives twice: (ref, its line, the first one's line)."""
+    if not isinstance(document, yaml.MappingNode):
+        return None
+    for key, value in document.value:
+        if not (isinstance(key, yaml.ScalarNode) and key.value == "contacts"):
+            continue
+        if not isinstance(value, yaml.MappingNode):
+            return None
+        seen: dict[str, int] = {}
+        for ref_node, _entry in value.value:
+            if not isinstance(ref_node, yaml.ScalarNode):
+                continue
+            ref, line = str(ref_node.value).strip(), ref_node.start_mark.line + 1
+            if ref in seen:
+                return ref, line, seen[ref]
+            seen[ref] = line
+    return None
+
+
 class FileContactLookup(MappingContactLookup):
     """Contacts read once from a CSV (header ``citizen_ref,email,language,consent``, any case) or YAML file.
 
     Raises ContactsFileError naming the line (CSV) or the citizen_ref (YAML) of the first bad entry;
-    consent must be explicit, and a missing value means no consent.
+    consent must be explicit, and a missing value means no consent. A citizen_ref given twice is a bad
+    entry too, named with both lines (as with the campaign contacts, neither of the two wins).
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -135,18 +159,32 @@ class FileContactLookup(MappingContactLookup):
             for required in ("citizen_ref", "email", "consent"):
                 if required not in header:
                     raise ContactsFileError(f"{p}: line 1: the header lacks the column {required!r}")
+            lines_of: dict[str, int] = {}
             for row in reader:
-                ref, contact = _contact(
-                    {k: v for k, v in row.items() if k is not None}, f"{p}: line {reader.line_num}"
-                )
+                line = reader.line_num
+                ref, contact = _contact({k: v for k, v in row.items() if k is not None}, f"{p}: line {line}")
+                if ref in lines_of:
+                    raise ContactsFileError(
+                        f"{p}: line {line}: citizen_ref {ref!r} again, first at line {lines_of[ref]}: "
+                        f"{_ONE_CONTACT} rows; keep one of them"
+                    )
+                lines_of[ref] = line
                 contacts[ref] = contact
         else:
             try:
+                # YAML keeps the last of two equal keys without a word: look for them in the document.
+                twice = _repeated_ref(yaml.compose(content, Loader=_Loader))
                 data = yaml.load(content, Loader=_Loader)
             except yaml.YAMLError as exc:
                 raise ContactsFileError(f"{p}: not valid YAML: {exc}") from exc
             if not isinstance(data, dict) or not isinstance(data.get("contacts"), dict):
                 raise ContactsFileError(f"{p}: expected a mapping 'contacts:' of citizen_ref to contact")
+            if twice is not None:
+                ref, line, first = twice
+                raise ContactsFileError(
+                    f"{p}: contacts.{ref}: written twice, at line {line} (first at line {first}): "
+                    f"{_ONE_CONTACT}; keep one of them"
+                )
             for ref, entry in data["contacts"].items():
                 if not isinstance(entry, dict):
                     raise ContactsFileError(f"{p}: contacts.{ref}: expected a mapping with email and consent")

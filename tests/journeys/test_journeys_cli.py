@@ -295,3 +295,25 @@ def test_a_csv_header_ending_with_a_delimiter_is_refused_with_what_to_do(
     assert code == 0 and "read 1 events: 1 added" in out
     code, out, _ = invoke("funnel", "marriage-declaration", "--as-of", "2026-10-10T12:00", "--json")
     assert json.loads(out)["journeys"] == 2  # what was stored before the refused file is all there
+
+
+def test_a_contacts_file_giving_a_citizen_ref_twice_stops_the_nudge_run(
+    env: Path, procedures_file: Path, journeys: Journeys, tmp_path: Path
+) -> None:
+    invoke("procedures", str(procedures_file))
+    journeys.through("j1", ["identity", "civil-status"], citizen_ref="c1")
+    invoke("ingest", str(journeys.write_jsonl(tmp_path / "events.jsonl")))
+    contacts = tmp_path / "contacts.csv"
+    contacts.write_text(
+        "citizen_ref,email,consent\nc1,ana@example.org,yes\nc1,eve@example.org,yes\n", encoding="utf-8"
+    )
+    for dry in ((), ("--dry-run",)):
+        code, _, output = invoke("nudge", *dry, "--as-of", "2026-10-10T12:00", "--contacts", str(contacts))
+        assert code == 2
+        assert "line 3: citizen_ref 'c1' again, first at line 2" in output and "keep one of them" in output
+    assert not (env / "outbox").exists()
+
+    contacts.write_text("citizen_ref,email,consent\nc1,ana@example.org,yes\n", encoding="utf-8")
+    code, out, _ = invoke("nudge", "--as-of", "2026-10-10T12:00", "--contacts", str(contacts), "--json")
+    assert code == 0
+    assert [o["outcome"] for o in json.loads(out)["outcomes"]] == ["sent"]  # the refused run recorded nothing

@@ -145,3 +145,42 @@ def test_a_contacts_header_with_a_nameless_or_repeated_column_says_which_and_wha
     with pytest.raises(ContactsFileError) as raised:
         FileContactLookup(path)
     assert str(raised.value).startswith(f"{path}: {message}")
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        (
+            "contacts.csv",
+            "citizen_ref,email,consent\n"
+            "c1,ana@example.org,yes\nc2,bob@example.org,yes\n c1 ,eve@example.org,no\n",
+            "line 4: citizen_ref 'c1' again, first at line 2: one contact per citizen, and a nudge cannot "
+            "choose between the two rows; keep one of them",
+        ),
+        (
+            "contacts.yaml",
+            "contacts:\n"
+            "  c1: {email: ana@example.org, consent: true}\n"
+            "  c2: {email: bob@example.org, consent: true}\n"
+            "  c1: {email: eve@example.org, consent: false}\n",
+            "contacts.c1: written twice, at line 4 (first at line 2): one contact per citizen, and a nudge "
+            "cannot choose between the two; keep one of them",
+        ),
+        (
+            "contacts.yaml",
+            "contacts:\n"
+            "  c1: {email: ana@example.org, consent: true}\n"
+            "  'c1 ': {email: eve@example.org, consent: true}\n",
+            "contacts.c1: written twice, at line 3 (first at line 2)",
+        ),
+    ],
+)
+def test_a_citizen_ref_given_twice_is_refused_with_both_lines(
+    tmp_path: Path, name: str, body: str, message: str
+) -> None:
+    # The last row won silently, while the campaign contacts treat a shared citizen_ref as ambiguous.
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    with pytest.raises(ContactsFileError) as raised:
+        FileContactLookup(path)
+    assert str(raised.value).startswith(f"{path}: {message}")
