@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from campaigns import Campaigns, Worker
+from campaigns import Campaigns, RunReport, Worker
 from campaigns.contacts import is_suppressed, suppress
 from campaigns.ledger import SendSession, claim, mark_in_flight, recover_expired, release, renew_leases
 from campaigns.tables import ledger
@@ -579,21 +579,29 @@ async def test_a_contact_whose_message_fails_after_scheduling_fails_alone(
     assert row["state"] == "failed" and "ZeroDivisionError" in row["reply"]
 
 
-async def test_an_internationalised_domain_reaches_a_relay_without_smtputf8(
-    tmp_path: Path, templates_dir: Path
-) -> None:
-    # Many relays do not offer SMTPUTF8: the envelope must carry the domain in its ASCII form, or the row
-    # fails with 553 although the headers were already right.
+async def _run_without_smtputf8(
+    tmp_path: Path, templates_dir: Path, email: str
+) -> tuple[Campaigns, RunReport, peer_module.SMTPPeer]:
+    """A campaign to ``email`` and resident2 through aiosmtpd with SMTPUTF8 off (its Controller turns it on)."""
     peer = peer_module.SMTPPeer(peer_module.RecordingHandler(), enable_SMTPUTF8=False)
     peer.start()
     try:
         service = Campaigns(smtp_settings(tmp_path / "data", peer.port))
-        rows = [resident(1, email="bob@exämple.be"), resident(2)]
+        rows = [resident(1, email=email), resident(2)]
         assert not service.import_contacts(write_csv(tmp_path / "r.csv", rows)).errors
         _schedule(service, templates_dir)
         report = await service.run()
     finally:
         peer.stop()
+    return service, report, peer
+
+
+async def test_an_internationalised_domain_reaches_a_relay_without_smtputf8(
+    tmp_path: Path, templates_dir: Path
+) -> None:
+    # Many relays do not offer SMTPUTF8: the envelope must carry the domain in its ASCII form, or the row
+    # fails with 553 although the headers were already right.
+    _, report, peer = await _run_without_smtputf8(tmp_path, templates_dir, "bob@exämple.be")
     assert report.sent == 2 and report.failed == 0
     assert sorted(m["To"].addresses[0].addr_spec for m in peer.handler.messages) == [
         "bob@xn--exmple-cua.be",
@@ -607,16 +615,7 @@ async def test_a_non_ascii_mailbox_fails_without_suppression_at_a_relay_without_
     # josé@example.org cannot go to a relay that lacks SMTPUTF8 (only the domain has an ASCII form). The
     # row fails with the reason, but the address is not suppressed as a hard bounce: the mailbox may well
     # exist, and the next campaign through a relay with SMTPUTF8 must still reach it.
-    peer = peer_module.SMTPPeer(peer_module.RecordingHandler(), enable_SMTPUTF8=False)
-    peer.start()
-    try:
-        service = Campaigns(smtp_settings(tmp_path / "data", peer.port))
-        rows = [resident(1, email="josé@example.org"), resident(2)]
-        assert not service.import_contacts(write_csv(tmp_path / "r.csv", rows)).errors
-        _schedule(service, templates_dir)
-        report = await service.run()
-    finally:
-        peer.stop()
+    service, report, peer = await _run_without_smtputf8(tmp_path, templates_dir, "josé@example.org")
     assert report.sent == 1 and report.failed == 1 and report.suppressed == 0
     assert [m["To"].addresses[0].addr_spec for m in peer.handler.messages] == ["resident2@example.org"]
     out = io.StringIO()

@@ -36,10 +36,14 @@ def test_newcombe_matches_the_published_values(
     assert (round(low, 4), round(high, 4)) == expected
 
 
-async def test_uplift_compares_nudged_and_holdout_journeys(
-    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
-) -> None:
-    ids = [f"j{n:03d}" for n in range(60)]
+NOON = 3 * 24 * 60 + 2 * 60  # minutes after the journeys' start: the nudge run's decision time
+
+
+async def _nudge_half(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime], count: int
+) -> tuple[list[str], list[str]]:
+    """``count`` journeys stalled at identity, nudged at NOON with a 50 % holdout: (nudged, holdout) ids."""
+    ids = [f"j{n:03d}" for n in range(count)]
     for jid in ids:
         journeys.through(jid, ["identity"], citizen_ref=f"c-{jid}")
     store.ingest(journeys.parsed())
@@ -49,12 +53,18 @@ async def test_uplift_compares_nudged_and_holdout_journeys(
         secret_key="test-key",  # type: ignore[arg-type]
         journeys=JourneySettings(holdout_share=0.5, weekly_cap=5),
     )
-    noon = 3 * 24 * 60 + 2 * 60
     report = await run_nudges(
-        store, cfg, contacts=contacts, mailer=MaildirMailer(tmp_path / "outbox"), as_of=at(noon)
+        store, cfg, contacts=contacts, mailer=MaildirMailer(tmp_path / "outbox"), as_of=at(NOON)
     )
     nudged = [o.journey_id for o in report.outcomes if o.outcome == "sent"]
     holdout = [o.journey_id for o in report.outcomes if o.outcome == "holdout"]
+    return nudged, holdout
+
+
+async def test_uplift_compares_nudged_and_holdout_journeys(
+    store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
+) -> None:
+    nudged, holdout = await _nudge_half(store, journeys, tmp_path, at, 60)
     assert len(nudged) + len(holdout) == 60
 
     early = compute_uplift(store, "marriage-declaration", min_group_size=30)
@@ -63,7 +73,7 @@ async def test_uplift_compares_nudged_and_holdout_journeys(
 
     # Every nudged journey comes back and completes; no holdout journey does.
     for jid in nudged:
-        journeys.add(jid, "completed", minutes=noon + 60)
+        journeys.add(jid, "completed", minutes=NOON + 60)
     store.ingest(journeys.parsed())
     result = compute_uplift(store, "marriage-declaration", min_group_size=10)
     assert (result.nudged.journeys, result.nudged.completed) == (len(nudged), len(nudged))
@@ -104,33 +114,18 @@ async def test_only_completions_after_the_decision_count_in_either_group(
     store: JourneyStore, journeys: Journeys, tmp_path: Path, at: Callable[[float], datetime]
 ) -> None:
     """A `completed` event that arrived late, dated before the nudge, counted as a conversion."""
-    ids = [f"j{n:03d}" for n in range(40)]
-    for jid in ids:
-        journeys.through(jid, ["identity"], citizen_ref=f"c-{jid}")
-    store.ingest(journeys.parsed())
-    contacts = MappingContactLookup({f"c-{j}": Contact(f"{j}@example.org", "fr", True) for j in ids})
-    cfg = Settings(
-        data_dir=tmp_path,
-        secret_key="test-key",  # type: ignore[arg-type]
-        journeys=JourneySettings(holdout_share=0.5, weekly_cap=5),
-    )
-    noon = 3 * 24 * 60 + 2 * 60
-    report = await run_nudges(
-        store, cfg, contacts=contacts, mailer=MaildirMailer(tmp_path / "outbox"), as_of=at(noon)
-    )
-    nudged = [o.journey_id for o in report.outcomes if o.outcome == "sent"]
-    holdout = [o.journey_id for o in report.outcomes if o.outcome == "holdout"]
+    nudged, holdout = await _nudge_half(store, journeys, tmp_path, at, 40)
     assert len(nudged) >= 4 and len(holdout) >= 5
 
     # Events dated before the decision arrive after it: they are not what the nudge (or its absence) did.
     for jid in nudged[:3] + holdout[:3]:
-        journeys.add(jid, "completed", minutes=noon - 30)
-    journeys.add(holdout[3], "ineligible", minutes=noon - 1, step="civil-status")
+        journeys.add(jid, "completed", minutes=NOON - 30)
+    journeys.add(holdout[3], "ineligible", minutes=NOON - 1, step="civil-status")
     # After the decision: these count, ineligible included (GOV.UK).
-    journeys.add(nudged[3], "completed", minutes=noon + 60)
-    journeys.add(holdout[4], "ineligible", minutes=noon + 1, step="civil-status")
+    journeys.add(nudged[3], "completed", minutes=NOON + 60)
+    journeys.add(holdout[4], "ineligible", minutes=NOON + 1, step="civil-status")
     # A completion before the decision followed by another one after it: converted after the nudge.
-    journeys.add(nudged[0], "completed", minutes=noon + 90)
+    journeys.add(nudged[0], "completed", minutes=NOON + 90)
     store.ingest(journeys.parsed())
 
     result = compute_uplift(store, "marriage-declaration", min_group_size=10)
