@@ -33,16 +33,17 @@ __all__ = ["CampaignContactLookup", "Contact", "ContactLookup", "FileContactLook
 
 
 class _Loader(yaml.SafeLoader):
-    """YAML's safe loader without numbers and dates: a citizen_ref such as 00012345 is text, not 5349."""
+    """YAML's safe loader without numbers, dates and booleans: a citizen_ref such as 00012345 is text, not
+    5349, and one such as ``no`` or ``on`` is text, not False or True (consent reads its words itself)."""
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if not tag.endswith((":int", ":float", ":timestamp"))]
+    first: [(tag, rx) for tag, rx in resolvers if not tag.endswith((":int", ":float", ":timestamp", ":bool"))]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
-_TRUE = {"true", "yes", "y", "1", "oui", "ja"}
-_FALSE = {"false", "no", "n", "0", "non", "nee", ""}
+_TRUE = {"true", "yes", "y", "on", "1", "oui", "ja"}
+_FALSE = {"false", "no", "n", "off", "0", "non", "nee", ""}
 _FIELDS = ("citizen_ref", "email", "language", "consent")
 
 
@@ -159,10 +160,22 @@ class FileContactLookup(MappingContactLookup):
             for required in ("citizen_ref", "email", "consent"):
                 if required not in header:
                     raise ContactsFileError(f"{p}: line 1: the header lacks the column {required!r}")
+            unknown = [name for name in header if name not in _FIELDS]
+            if unknown:
+                # Said at the header, not at the first contact: a file with no contact yet is checked too.
+                raise ContactsFileError(
+                    f"{p}: line 1: unknown column {unknown[0]!r}; allowed: {', '.join(_FIELDS)}"
+                )
             lines_of: dict[str, int] = {}
             for row in reader:
                 line = reader.line_num
-                ref, contact = _contact({k: v for k, v in row.items() if k is not None}, f"{p}: line {line}")
+                extra = row.pop(None, None)
+                if extra:
+                    raise ContactsFileError(
+                        f"{p}: line {line}: {len(extra)} more cell(s) than the header's {len(header)} columns "
+                        f"({delimiter!r} inside a value?); quote that value or remove the extra cells"
+                    )
+                ref, contact = _contact(dict(row), f"{p}: line {line}")
                 if ref in lines_of:
                     raise ContactsFileError(
                         f"{p}: line {line}: citizen_ref {ref!r} again, first at line {lines_of[ref]}: "

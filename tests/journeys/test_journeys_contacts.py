@@ -35,7 +35,14 @@ def test_csv_and_yaml_contacts(tmp_path: Path) -> None:
         ),
         ("citizen_ref,email,consent\nc1,a@example.org,maybe\n", r"line 2: consent 'maybe' is not yes/no"),
         ("citizen_ref,mail,consent\n", r"line 1: the header lacks the column 'email'"),
-        ("citizen_ref,email,consent,phone\nc1,a@example.org,yes,0470\n", r"line 2: unknown field 'phone'"),
+        ("citizen_ref,email,consent,phone\nc1,a@example.org,yes,0470\n", r"line 1: unknown column 'phone'"),
+        # Checked at the header: a file with no contact yet was accepted with a misspelt column.
+        ("citizen_ref,email,consent,langauge\n", r"line 1: unknown column 'langauge'"),
+        # A comma inside an unquoted value gave the row more cells than the header; they were dropped.
+        (
+            "citizen_ref,email,consent\nc1,a@example.org,yes\nc2,Doe, Ana <b@example.org>,yes\n",
+            r"line 3: 1 more cell\(s\) than the header's 3 columns",
+        ),
     ],
 )
 def test_bad_contacts_files(tmp_path: Path, body: str, message: str) -> None:
@@ -88,6 +95,21 @@ def test_a_numeric_citizen_ref_in_yaml_is_kept_as_written(tmp_path: Path) -> Non
     assert lookup.lookup("00012345") == Contact("ana@example.org", "fr", True)
     assert lookup.lookup("1_000") == Contact("bob@example.org", None, True)
     assert lookup.lookup("2026-10-05") == Contact("eve@example.org", None, False)
+
+
+def test_a_citizen_ref_that_yaml_1_1_reads_as_a_boolean_is_kept_as_written(tmp_path: Path) -> None:
+    """YAML 1.1 reads yes, no, on and off as booleans: the contact was stored under 'True' or 'False'."""
+    path = tmp_path / "contacts.yaml"
+    path.write_text(
+        "contacts:\n"
+        "  no: {email: ana@example.org, consent: yes}\n"
+        "  On: {email: bob@example.org, consent: off}\n",
+        encoding="utf-8",
+    )
+    lookup = FileContactLookup(path)
+    assert lookup.lookup("no") == Contact("ana@example.org", None, True)
+    assert lookup.lookup("On") == Contact("bob@example.org", None, False)
+    assert lookup.lookup("False") is None and lookup.lookup("True") is None
 
 
 def test_a_contacts_csv_saved_by_a_belgian_excel_with_semicolons_is_read(tmp_path: Path) -> None:
