@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from email import message_from_bytes, message_from_string
 from email.message import EmailMessage
-from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -42,6 +41,7 @@ from campaigns.templates import (
     LanguagePolicy,
     TemplateSet,
     build_message,
+    from_address,
     load_templates,
     message_id_for,
     plan_languages,
@@ -67,10 +67,10 @@ def _check_sender(from_addr: str) -> None:
     """Refuse a ``--from`` whose address cannot go on the wire of every relay.
 
     Its domain may be internationalised (it goes out in its IDNA form, as recipients' domains do), but
-    a non-ASCII local part needs SMTPUTF8: a relay without it refuses the sender (553) on every
-    message, and 553 also suppresses the recipient's address.
+    a non-ASCII local part needs SMTPUTF8: through a relay without it, every message of the campaign
+    would fail (the SMTP adapter sets such a sender aside with 554 5.6.7).
     """
-    address = parseaddr(from_addr)[1] or from_addr
+    address = from_address(from_addr)
     local, at, domain = address.rpartition("@")
     if not (at and local.strip() and domain.strip(" >")):
         raise CampaignError(f"--from {from_addr!r} has no e-mail address; write 'Name <address@domain>'")
@@ -92,7 +92,7 @@ def _check_sender(from_addr: str) -> None:
 
 def _id_domain(from_addr: str) -> str:
     """The domain of a campaign's Message-IDs: the sender's, in its ASCII (IDNA) form like the From header."""
-    return wire_address(parseaddr(from_addr)[1] or from_addr).rpartition("@")[2].strip(" >")
+    return wire_address(from_address(from_addr)).rpartition("@")[2].strip(" >")
 
 
 @dataclass(slots=True)

@@ -45,6 +45,7 @@ __all__ = [
     "RenderedMessage",
     "TemplateSet",
     "build_message",
+    "from_address",
     "load_templates",
     "message_from_wire",
     "message_id_for",
@@ -331,6 +332,11 @@ def _encoded(value: str) -> str:
 # RFC 5322 specials that make a display name need quotes (the set email.utils.formataddr uses).
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 _ESCAPES = re.compile(r'[\\"]')
+
+
+def from_address(from_addr: str) -> str:
+    """The address of a campaign's ``--from`` (``Name <a@b>`` or a bare address), as written."""
+    return parseaddr(from_addr)[1] or from_addr
 
 
 def wire_address(address: str) -> str:

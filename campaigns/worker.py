@@ -25,7 +25,6 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import parseaddr
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -36,7 +35,7 @@ from campaigns.ledger import ClaimedRow, ClaimedTuple, LedgerBusy, Outcome, Send
 from campaigns.ratelimit import AdaptiveRateLimiter, backoff_delay
 from campaigns.schedule import SendWindow
 from campaigns.tables import campaigns as campaigns_table
-from campaigns.templates import TemplateSet, message_from_wire, wire_address, wire_message
+from campaigns.templates import TemplateSet, from_address, message_from_wire, wire_address, wire_message
 from campaigns.unsubscribe import make_token, unsubscribe_links
 from channels.mailer import TEMPORARY_CODES, Mailer, SendResult, WireMailer, WireMessage
 
@@ -441,7 +440,7 @@ class Worker:
     async def _send_campaign(self, c: _Campaign, report: RunReport) -> int:
         cfg = self.settings.campaigns
         templates = TemplateSet(c.templates)
-        sender = wire_address(parseaddr(c.from_addr)[1] or c.from_addr)
+        sender = wire_address(from_address(c.from_addr))
         rate = c.rate if c.rate is not None else cfg.rate_per_second
         target = rate if rate > 0 else None
         limiter = self.limiters.get(c.name)

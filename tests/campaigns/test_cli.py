@@ -193,8 +193,8 @@ def test_export_to_a_folder_that_does_not_exist_says_so(tmp_path: Path, template
 
 
 def test_a_sender_that_needs_smtputf8_is_refused_at_create(tmp_path: Path, templates_dir: Path) -> None:
-    # A relay without SMTPUTF8 refuses a non-ASCII sender with 553 on every message (and 553 suppresses
-    # the recipient): such a --from is refused before anything is stored, with what to write instead.
+    # Through a relay without SMTPUTF8 a non-ASCII sender would fail every message of the campaign: such
+    # a --from is refused before anything is stored, with what to write instead.
     env = {"CC_DATA_DIR": str(tmp_path / "data"), "CC_SECRET_KEY": "k"}
     runner = CliRunner()
     runner.invoke(app, ["contacts", "import", str(write_csv(tmp_path / "r.csv", [resident(1)]))], env=env)
