@@ -91,17 +91,16 @@ def compute_uplift(store: JourneyStore, procedure: str, *, min_group_size: int =
     Raises ProceduresFileError for a procedure that is not registered.
     """
     store.procedure(procedure)
-    # A holdout row has no sent_at: its decided_at is the run time at which it would have been sent.
+    # One nudge row per journey (its primary key). A holdout row has no sent_at: its decided_at is the run
+    # time at which it would have been sent.
     sql = """
-    SELECT n.status AS status, COUNT(*) AS n, SUM(CASE WHEN c.journey_id IS NULL THEN 0 ELSE 1 END) AS x
+    SELECT n.status AS status, COUNT(*) AS n,
+        SUM(CASE WHEN EXISTS (
+            SELECT 1 FROM journey_events e
+            WHERE e.procedure = n.procedure AND e.journey_id = n.journey_id
+                AND e.type IN ('completed', 'ineligible') AND e.ts > COALESCE(n.sent_at, n.decided_at)
+        ) THEN 1 ELSE 0 END) AS x
     FROM journey_nudges n
-    LEFT JOIN (
-        SELECT DISTINCT d.journey_id AS journey_id
-        FROM journey_nudges d
-        JOIN journey_events e ON e.procedure = d.procedure AND e.journey_id = d.journey_id
-        WHERE d.procedure = :procedure AND d.status IN ('sent', 'holdout')
-            AND e.type IN ('completed', 'ineligible') AND e.ts > COALESCE(d.sent_at, d.decided_at)
-    ) c ON c.journey_id = n.journey_id
     WHERE n.procedure = :procedure AND n.status IN ('sent', 'holdout')
     GROUP BY n.status
     """
